@@ -1,0 +1,544 @@
+//! [`CompoundError`]: every error of a gather at once.
+
+use core::fmt;
+use core::iter::FusedIterator;
+
+/// Every error of a gather, each with the index of the future that returned it.
+///
+/// A `CompoundError` is never empty: APIs that might have nothing to report return
+/// `Option<CompoundError<..>>` instead. Entries are kept in input order (ascending index),
+/// whatever order the futures failed in. It is the Rust form of Python's
+/// `asyncio_tools.CompoundException` and of PEP 654's `ExceptionGroup`, with
+/// [`split`](Self::split) and [`subgroup`](Self::subgroup).
+///
+/// The second parameter says where the entries live: [`Inline<N>`] keeps them in an array
+/// of `N` places (what array and tuple gathers produce, no allocator needed), [`Heap`] in a
+/// `Vec` (what `Vec`, `SmallVec` and iterator gathers produce; feature `alloc`, and the
+/// default).
+///
+/// # Examples
+///
+/// ```
+/// use gather::gather;
+/// # use core::future::ready;
+/// # let block_on = |f| gather::__doc_block_on(f);
+///
+/// let gathered = block_on(gather([
+///     ready(Ok(1)),
+///     ready(Err("connection refused")),
+///     ready(Ok(3)),
+///     ready(Err("timed out")),
+///     ready(Ok(5)),
+/// ]));
+/// let error = gathered.into_compound_error().unwrap();
+/// assert_eq!(error.len(), 2);
+/// assert_eq!(error.first(), (1, &"connection refused"));
+/// assert_eq!(
+///     error.to_string(),
+///     "2 of 5 futures failed: [1] connection refused; [3] timed out",
+/// );
+/// ```
+pub struct CompoundError<E, S: ErrorStore<E> = DefaultStore> {
+    entries: S::Entries,
+    /// How many entries are `Some` (inline) or present (heap); never zero.
+    len: usize,
+    /// How many futures the gather ran.
+    total: usize,
+}
+
+/// Where a [`CompoundError`] keeps its entries: [`Inline`] or [`Heap`].
+///
+/// This trait is sealed: it cannot be implemented outside this crate.
+pub trait ErrorStore<E>: sealed::Sealed {
+    #[doc(hidden)]
+    type Entries;
+    #[doc(hidden)]
+    type Iter<'a>: Iterator<Item = (usize, &'a E)>
+    where
+        E: 'a;
+    #[doc(hidden)]
+    type IntoIter: Iterator<Item = (usize, E)>;
+    #[doc(hidden)]
+    fn collect(total: usize, error_at: impl FnMut(usize) -> Option<E>) -> (Self::Entries, usize);
+    #[doc(hidden)]
+    fn iter(entries: &Self::Entries) -> Self::Iter<'_>;
+    #[doc(hidden)]
+    fn get(entries: &Self::Entries, index: usize) -> Option<&E>;
+    #[doc(hidden)]
+    fn partition(
+        entries: Self::Entries,
+        pred: impl FnMut(&E) -> bool,
+    ) -> ((Self::Entries, usize), (Self::Entries, usize));
+    #[doc(hidden)]
+    fn into_iter(entries: Self::Entries) -> Self::IntoIter;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Entries inline, one place per future: `[Option<E>; N]`. No allocator needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Inline<const N: usize>;
+
+impl<const N: usize> sealed::Sealed for Inline<N> {}
+
+impl<E, const N: usize> ErrorStore<E> for Inline<N> {
+    type Entries = [Option<E>; N];
+    type IntoIter = InlineIntoIter<E, N>;
+
+    fn collect(_total: usize, mut error_at: impl FnMut(usize) -> Option<E>) -> ([Option<E>; N], usize) {
+        let mut len = 0;
+        let entries = core::array::from_fn(|i| {
+            let error = error_at(i);
+            len += usize::from(error.is_some());
+            error
+        });
+        (entries, len)
+    }
+
+    type Iter<'a>
+        = InlineIter<'a, E>
+    where
+        E: 'a;
+
+    fn iter(entries: &[Option<E>; N]) -> InlineIter<'_, E> {
+        InlineIter { inner: entries.iter().enumerate() }
+    }
+
+    fn get(entries: &[Option<E>; N], index: usize) -> Option<&E> {
+        entries.get(index)?.as_ref()
+    }
+
+    fn partition(
+        entries: [Option<E>; N],
+        mut pred: impl FnMut(&E) -> bool,
+    ) -> (([Option<E>; N], usize), ([Option<E>; N], usize)) {
+        let mut matching: [Option<E>; N] = core::array::from_fn(|_| None);
+        let mut rest: [Option<E>; N] = core::array::from_fn(|_| None);
+        let (mut m, mut r) = (0, 0);
+        for (i, entry) in entries.into_iter().enumerate() {
+            if let Some(error) = entry {
+                if pred(&error) {
+                    matching[i] = Some(error);
+                    m += 1;
+                } else {
+                    rest[i] = Some(error);
+                    r += 1;
+                }
+            }
+        }
+        ((matching, m), (rest, r))
+    }
+
+    fn into_iter(entries: [Option<E>; N]) -> InlineIntoIter<E, N> {
+        InlineIntoIter { inner: entries.into_iter().enumerate() }
+    }
+}
+
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct InlineIter<'a, E> {
+    inner: core::iter::Enumerate<core::slice::Iter<'a, Option<E>>>,
+}
+
+impl<'a, E> Iterator for InlineIter<'a, E> {
+    type Item = (usize, &'a E);
+
+    fn next(&mut self) -> Option<(usize, &'a E)> {
+        self.inner.by_ref().find_map(|(i, e)| e.as_ref().map(|e| (i, e)))
+    }
+}
+
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct InlineIntoIter<E, const N: usize> {
+    inner: core::iter::Enumerate<core::array::IntoIter<Option<E>, N>>,
+}
+
+impl<E, const N: usize> Iterator for InlineIntoIter<E, N> {
+    type Item = (usize, E);
+
+    fn next(&mut self) -> Option<(usize, E)> {
+        self.inner.by_ref().find_map(|(i, e)| e.map(|e| (i, e)))
+    }
+}
+
+/// Entries in a `Vec` of `(index, error)`: one allocation, only when something failed.
+#[cfg(feature = "alloc")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Heap;
+
+#[cfg(feature = "alloc")]
+impl sealed::Sealed for Heap {}
+
+#[cfg(feature = "alloc")]
+impl<E> ErrorStore<E> for Heap {
+    type Entries = alloc::vec::Vec<(usize, E)>;
+    type IntoIter = alloc::vec::IntoIter<(usize, E)>;
+
+    fn collect(
+        total: usize,
+        mut error_at: impl FnMut(usize) -> Option<E>,
+    ) -> (alloc::vec::Vec<(usize, E)>, usize) {
+        let entries: alloc::vec::Vec<_> =
+            (0..total).filter_map(|i| error_at(i).map(|e| (i, e))).collect();
+        let len = entries.len();
+        (entries, len)
+    }
+
+    type Iter<'a>
+        = HeapIter<'a, E>
+    where
+        E: 'a;
+
+    fn iter(entries: &alloc::vec::Vec<(usize, E)>) -> HeapIter<'_, E> {
+        HeapIter { inner: entries.iter() }
+    }
+
+    fn get(entries: &alloc::vec::Vec<(usize, E)>, index: usize) -> Option<&E> {
+        let at = entries.binary_search_by_key(&index, |(i, _)| *i).ok()?;
+        Some(&entries[at].1)
+    }
+
+    fn partition(
+        entries: alloc::vec::Vec<(usize, E)>,
+        mut pred: impl FnMut(&E) -> bool,
+    ) -> ((alloc::vec::Vec<(usize, E)>, usize), (alloc::vec::Vec<(usize, E)>, usize)) {
+        let (matching, rest): (alloc::vec::Vec<_>, alloc::vec::Vec<_>) =
+            entries.into_iter().partition(|(_, e)| pred(e));
+        let (m, r) = (matching.len(), rest.len());
+        ((matching, m), (rest, r))
+    }
+
+    fn into_iter(entries: alloc::vec::Vec<(usize, E)>) -> Self::IntoIter {
+        entries.into_iter()
+    }
+}
+
+#[cfg(feature = "alloc")]
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct HeapIter<'a, E> {
+    inner: core::slice::Iter<'a, (usize, E)>,
+}
+
+#[cfg(feature = "alloc")]
+impl<'a, E> Iterator for HeapIter<'a, E> {
+    type Item = (usize, &'a E);
+
+    fn next(&mut self) -> Option<(usize, &'a E)> {
+        self.inner.next().map(|(i, e)| (*i, e))
+    }
+}
+
+/// The store a bare `CompoundError<E>` uses: [`Heap`] with the `alloc` feature.
+#[cfg(feature = "alloc")]
+pub type DefaultStore = Heap;
+
+/// The store a bare `CompoundError<E>` uses. Without the `alloc` feature there is no heap
+/// store, so name the store explicitly: `CompoundError<E, Inline<N>>`.
+#[cfg(not(feature = "alloc"))]
+pub type DefaultStore = Inline<0>;
+
+impl<E, S: ErrorStore<E>> CompoundError<E, S> {
+    /// Collects the errors of `total` futures; `None` when none failed.
+    pub(crate) fn collect(total: usize, error_at: impl FnMut(usize) -> Option<E>) -> Option<Self> {
+        let (entries, len) = S::collect(total, error_at);
+        Self::from_parts(entries, len, total)
+    }
+
+    fn from_parts(entries: S::Entries, len: usize, total: usize) -> Option<Self> {
+        (len > 0).then_some(CompoundError { entries, len, total })
+    }
+
+    /// How many futures failed. Never zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(Err::<(), _>(1)), ready(Err(2))]));
+    /// assert_eq!(gathered.into_compound_error().unwrap().len(), 2);
+    /// ```
+    #[allow(clippy::len_without_is_empty)] // never empty, by construction
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// How many futures the gather ran, failed or not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(Ok(0)), ready(Err("no"))]));
+    /// assert_eq!(gathered.into_compound_error().unwrap().total(), 2);
+    /// ```
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// The first error in input order (the lowest index), with its index.
+    ///
+    /// It is also what [`source`](core::error::Error::source) returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(Ok(0)), ready(Err("b")), ready(Err("c"))]));
+    /// assert_eq!(gathered.into_compound_error().unwrap().first(), (1, &"b"));
+    /// ```
+    pub fn first(&self) -> (usize, &E) {
+        S::iter(&self.entries).next().expect("a CompoundError is never empty")
+    }
+
+    /// Every error with its index, in input order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(Err("a")), ready(Ok(1)), ready(Err("c"))]));
+    /// let error = gathered.into_compound_error().unwrap();
+    /// let all: Vec<_> = error.iter().collect();
+    /// assert_eq!(all, [(0, &"a"), (2, &"c")]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, E, S> {
+        Iter { inner: S::iter(&self.entries), left: self.len }
+    }
+
+    /// The error of the future at `index`, if that future failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(Ok(0)), ready(Err("b"))]));
+    /// let error = gathered.into_compound_error().unwrap();
+    /// assert_eq!(error.error_at(1), Some(&"b"));
+    /// assert_eq!(error.error_at(0), None);
+    /// ```
+    pub fn error_at(&self, index: usize) -> Option<&E> {
+        S::get(&self.entries, index)
+    }
+
+    /// Splits the group in two after PEP 654: the errors for which `pred` holds, and the
+    /// rest. Either side is `None` when it would be empty. Indices and
+    /// [`total`](Self::total) are kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([
+    ///     ready(Err(404)),
+    ///     ready(Err(500)),
+    ///     ready(Ok("fine")),
+    ///     ready(Err(503)),
+    /// ]));
+    /// let error = gathered.into_compound_error().unwrap();
+    /// let (server, client) = error.split(|code| *code >= 500);
+    /// assert_eq!(server.unwrap().iter().collect::<Vec<_>>(), [(1, &500), (3, &503)]);
+    /// assert_eq!(client.unwrap().first(), (0, &404));
+    /// ```
+    pub fn split(self, pred: impl FnMut(&E) -> bool) -> (Option<Self>, Option<Self>) {
+        let total = self.total;
+        let ((matching, m), (rest, r)) = S::partition(self.entries, pred);
+        (Self::from_parts(matching, m, total), Self::from_parts(rest, r, total))
+    }
+
+    /// The errors for which `pred` holds, or `None` if there are none (PEP 654's
+    /// `subgroup`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(Err(404)), ready(Err(500))]));
+    /// let error = gathered.into_compound_error().unwrap();
+    /// assert!(error.subgroup(|code| *code == 418).is_none());
+    /// ```
+    pub fn subgroup(self, pred: impl FnMut(&E) -> bool) -> Option<Self> {
+        self.split(pred).0
+    }
+}
+
+/// Iterator over the errors of a [`CompoundError`], created by
+/// [`CompoundError::iter`]. Yields `(index, &error)` in input order.
+pub struct Iter<'a, E: 'a, S: ErrorStore<E> = DefaultStore> {
+    inner: S::Iter<'a>,
+    left: usize,
+}
+
+impl<'a, E, S: ErrorStore<E>> Iterator for Iter<'a, E, S> {
+    type Item = (usize, &'a E);
+
+    fn next(&mut self) -> Option<(usize, &'a E)> {
+        let next = self.inner.next()?;
+        self.left -= 1;
+        Some(next)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<E, S: ErrorStore<E>> ExactSizeIterator for Iter<'_, E, S> {}
+impl<E, S: ErrorStore<E>> FusedIterator for Iter<'_, E, S> {}
+
+impl<E, S: ErrorStore<E>> fmt::Debug for Iter<'_, E, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").field("left", &self.left).finish()
+    }
+}
+
+/// Owning iterator over the errors of a [`CompoundError`]: `(index, error)` in input
+/// order.
+pub struct IntoIter<E, S: ErrorStore<E> = DefaultStore> {
+    inner: S::IntoIter,
+    left: usize,
+}
+
+impl<E, S: ErrorStore<E>> Iterator for IntoIter<E, S> {
+    type Item = (usize, E);
+
+    fn next(&mut self) -> Option<(usize, E)> {
+        let next = self.inner.next()?;
+        self.left -= 1;
+        Some(next)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<E, S: ErrorStore<E>> ExactSizeIterator for IntoIter<E, S> {}
+impl<E, S: ErrorStore<E>> FusedIterator for IntoIter<E, S> {}
+
+impl<E, S: ErrorStore<E>> fmt::Debug for IntoIter<E, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoIter").field("left", &self.left).finish()
+    }
+}
+
+impl<E, S: ErrorStore<E>> IntoIterator for CompoundError<E, S> {
+    type Item = (usize, E);
+    type IntoIter = IntoIter<E, S>;
+
+    fn into_iter(self) -> IntoIter<E, S> {
+        IntoIter { inner: S::into_iter(self.entries), left: self.len }
+    }
+}
+
+impl<'a, E, S: ErrorStore<E>> IntoIterator for &'a CompoundError<E, S> {
+    type Item = (usize, &'a E);
+    type IntoIter = Iter<'a, E, S>;
+
+    fn into_iter(self) -> Iter<'a, E, S> {
+        self.iter()
+    }
+}
+
+impl<E: fmt::Display, S: ErrorStore<E>> fmt::Display for CompoundError<E, S> {
+    /// `2 of 5 futures failed: [1] connection refused; [3] timed out`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let noun = if self.total == 1 { "future" } else { "futures" };
+        write!(f, "{} of {} {} failed: ", self.len, self.total, noun)?;
+        for (n, (i, e)) in self.iter().enumerate() {
+            let separator = if n == 0 { "" } else { "; " };
+            write!(f, "{separator}[{i}] {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<E: fmt::Debug, S: ErrorStore<E>> fmt::Debug for CompoundError<E, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Entries<'a, E, S: ErrorStore<E>>(&'a CompoundError<E, S>);
+        impl<E: fmt::Debug, S: ErrorStore<E>> fmt::Debug for Entries<'_, E, S> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map().entries(self.0.iter()).finish()
+            }
+        }
+        f.debug_struct("CompoundError")
+            .field("total", &self.total)
+            .field("errors", &Entries(self))
+            .finish()
+    }
+}
+
+/// `source()` is the first error in input order.
+///
+/// Like `Box<dyn Error>` itself, a `CompoundError<Box<dyn Error + Send + Sync>>` is not an
+/// [`Error`](core::error::Error) (the standard library gives boxed errors no `Error`
+/// impl); it still displays, and [`errors_of`](Self::errors_of) and
+/// [`has_error`](Self::has_error) downcast its entries.
+impl<E, S> core::error::Error for CompoundError<E, S>
+where
+    E: core::error::Error + 'static,
+    S: ErrorStore<E>,
+{
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(self.first().1)
+    }
+}
+
+impl<E: Clone, S: ErrorStore<E>> Clone for CompoundError<E, S>
+where
+    S::Entries: Clone,
+{
+    fn clone(&self) -> Self {
+        CompoundError { entries: self.entries.clone(), len: self.len, total: self.total }
+    }
+}
+
+impl<E: PartialEq, S: ErrorStore<E>> PartialEq for CompoundError<E, S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.total == other.total && self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl<E: Eq, S: ErrorStore<E>> Eq for CompoundError<E, S> {}
+
+#[cfg(feature = "alloc")]
+impl<E: crate::DynError, S: ErrorStore<E>> CompoundError<E, S> {
+    /// The errors of concrete type `T`, with their indices, in input order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// type BoxError = Box<dyn Error + Send + Sync>;
+    ///
+    /// let gathered = block_on(gather::gather([
+    ///     ready(Err::<(), BoxError>("not a number".parse::<u8>().unwrap_err().into())),
+    ///     ready(Err(std::fmt::Error.into())),
+    /// ]));
+    /// let error = gathered.into_compound_error().unwrap();
+    /// assert_eq!(error.errors_of::<std::fmt::Error>().count(), 1);
+    /// assert!(error.has_error::<std::num::ParseIntError>());
+    /// ```
+    pub fn errors_of<T: core::error::Error + 'static>(&self) -> impl Iterator<Item = (usize, &T)> + '_ {
+        self.iter().filter_map(|(i, e)| e.as_dyn_error().downcast_ref::<T>().map(|t| (i, t)))
+    }
+
+    /// Whether any error is of concrete type `T`.
+    ///
+    /// See [`errors_of`](Self::errors_of) for an example.
+    pub fn has_error<T: core::error::Error + 'static>(&self) -> bool {
+        self.errors_of::<T>().next().is_some()
+    }
+}

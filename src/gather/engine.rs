@@ -1,0 +1,130 @@
+//! The one poll loop every mode runs.
+//!
+//! [`Engine::poll_pass`] asks the readiness which children to poll, polls each at most
+//! once, counts the ones that finish and tells the mode's driver about each of them. The
+//! drivers (settle-all in `Gather`, fail-fast in `FailFast`) are a few lines around it.
+
+use core::fmt;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use super::readiness::{PassEnd, Sweep, Visit};
+use super::slot::Step;
+use super::slots::Slots;
+
+/// Where a gather is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Never polled: modes may still be chosen.
+    Fresh,
+    /// Polled, children still pending.
+    Waiting,
+    /// Inside a poll. Seen at the start of a poll only if a child panicked out of the last
+    /// one: the gather is poisoned.
+    Polling,
+    /// Finished; its output was handed back.
+    Done,
+}
+
+/// What the driver wants after a child finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum After {
+    /// Keep going.
+    Continue,
+    /// Finish this pass (each child still polled at most once), then complete.
+    Complete,
+}
+
+/// Bookkeeping shared by every mode: how many children are still running, the phase, and
+/// the readiness that picks which children to poll.
+pub(crate) struct Engine {
+    remaining: usize,
+    phase: Phase,
+    readiness: Sweep,
+}
+
+impl Engine {
+    pub(crate) fn new(len: usize) -> Self {
+        Engine { remaining: len, phase: Phase::Fresh, readiness: Sweep::new() }
+    }
+
+    /// Whether the gather has handed back its output.
+    pub(crate) fn is_terminated(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// Whether the gather has never been polled.
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.phase == Phase::Fresh
+    }
+
+    /// How many children have not finished yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.remaining
+    }
+
+    /// Runs one pass over the children that may make progress.
+    ///
+    /// `finished(slots, i)` runs right after child `i` finishes, with its output in its
+    /// slot. Returns `Ready` once every child has finished, or at the end of a pass in which
+    /// `finished` asked to complete; the engine is then terminated.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the gather already completed, or if a child panicked during an earlier
+    /// poll (the gather is poisoned).
+    pub(crate) fn poll_pass<S: Slots + ?Sized>(
+        &mut self,
+        mut slots: Pin<&mut S>,
+        cx: &mut Context<'_>,
+        mut finished: impl FnMut(Pin<&mut S>, usize) -> After,
+    ) -> Poll<()> {
+        match self.phase {
+            Phase::Done => panic!("`Gather` polled after completion"),
+            Phase::Polling => panic!("`Gather` polled after one of its futures panicked"),
+            Phase::Fresh | Phase::Waiting => {}
+        }
+        self.phase = Phase::Polling;
+
+        let remaining = &mut self.remaining;
+        let mut complete = *remaining == 0;
+        let len = slots.len();
+        let end = self.readiness.pass(len, cx, |i, cx| match slots.as_mut().poll_step(i, cx) {
+            Step::Idle => Visit::Skipped,
+            Step::Pending => Visit::Polled,
+            Step::Finished => {
+                *remaining -= 1;
+                if finished(slots.as_mut(), i) == After::Complete {
+                    complete = true;
+                }
+                if *remaining == 0 {
+                    complete = true;
+                    Visit::Stop
+                } else {
+                    Visit::Polled
+                }
+            }
+        });
+
+        if complete {
+            self.phase = Phase::Done;
+            return Poll::Ready(());
+        }
+        self.phase = Phase::Waiting;
+        match end {
+            // Every pending child was polled and holds our waker; or the budget ran out and
+            // the readiness woke us to come back for the rest.
+            PassEnd::Swept | PassEnd::OverBudget => Poll::Pending,
+            PassEnd::Stopped => unreachable!("gather: pass stopped with children left"),
+        }
+    }
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("remaining", &self.remaining)
+            .field("phase", &self.phase)
+            .finish()
+    }
+}

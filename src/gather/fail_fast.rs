@@ -1,0 +1,95 @@
+//! The fail-fast driver: settle-all that completes at the first error.
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{ready, Context, Poll};
+
+use futures_core::FusedFuture;
+
+use super::engine::After;
+use super::slots::{ResultSlots, Slots};
+use super::{Gather, Input};
+use crate::gathered::Outcomes;
+use crate::CompoundError;
+
+/// The outcomes of a gather over `I`.
+type OutcomesOf<I> = <<I as Input>::Slots as Slots>::Outputs;
+/// Every success of a gather over `I`, in input order.
+type Successes<I> = <OutcomesOf<I> as Outcomes>::Successes;
+/// The compound error of a gather over `I`.
+type Errors<I> =
+    CompoundError<<OutcomesOf<I> as Outcomes>::Error, <OutcomesOf<I> as Outcomes>::Store>;
+
+pin_project_lite::pin_project! {
+    /// Future for [`Gather::fail_fast`].
+    ///
+    /// Resolves to every success in input order, or at the first error to a
+    /// [`CompoundError`] naming the child that failed.
+    ///
+    /// # Panics
+    ///
+    /// Polling it again after it resolved panics; so does polling it after a child panicked
+    /// out of an earlier poll.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping it drops every child still running and every output already stored, each
+    /// exactly once. When it resolves to an error, every child still running has already
+    /// been dropped.
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct FailFast<I>
+    where
+        I: Input,
+    {
+        #[pin]
+        gather: Gather<I>,
+    }
+}
+
+impl<I: Input> FailFast<I> {
+    pub(super) fn new(gather: Gather<I>) -> Self {
+        FailFast { gather }
+    }
+}
+
+impl<I> Future for FailFast<I>
+where
+    I: Input,
+    I::Slots: ResultSlots,
+{
+    type Output = Result<Successes<I>, Errors<I>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut failed = false;
+        let mut slots = ready!(self.project().gather.poll_pass(cx, |slots, i| {
+            if slots.is_err(i) {
+                failed = true;
+                After::Complete
+            } else {
+                After::Continue
+            }
+        }));
+        if !failed {
+            return Poll::Ready(slots.take_outputs().into_split());
+        }
+        let errors = CompoundError::collect(slots.len(), |i| slots.as_mut().take_err(i));
+        slots.clear();
+        Poll::Ready(Err(errors.expect("a child failed in this pass")))
+    }
+}
+
+impl<I: Input> FusedFuture for FailFast<I>
+where
+    I::Slots: ResultSlots,
+{
+    fn is_terminated(&self) -> bool {
+        self.gather.is_terminated()
+    }
+}
+
+impl<I: Input> fmt::Debug for FailFast<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FailFast").field(&self.gather).finish()
+    }
+}

@@ -1,0 +1,320 @@
+//! The gather engine: slot storage, readiness, and the drivers of each mode.
+
+mod engine;
+mod fail_fast;
+mod pinned;
+mod readiness;
+mod slot;
+mod slots;
+mod tuple;
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use futures_core::FusedFuture;
+
+use crate::Gathered;
+use engine::{After, Engine};
+pub use fail_fast::FailFast;
+use slot::Slot;
+use slots::Slots;
+
+/// What [`gather`] accepts: an array `[F; N]`, a tuple `(F1, .., F12)` of futures, and
+/// with the `alloc` feature a `Vec<F>` or a `SmallVec<[F; K]>`.
+///
+/// This trait is sealed: it cannot be implemented outside this crate.
+pub trait Input: sealed::Sealed {
+    #[doc(hidden)]
+    type Slots: Slots;
+    #[doc(hidden)]
+    fn into_slots(self) -> Self::Slots;
+}
+
+pub(crate) mod sealed {
+    pub trait Sealed {}
+}
+
+/// The outputs a gather over `I` collects, in input order.
+type Outputs<I> = <<I as Input>::Slots as Slots>::Outputs;
+
+/// Runs every future of `futures` concurrently and resolves to every outcome, in input
+/// order, once all of them have finished.
+///
+/// `futures` is an array `[F; N]` (no allocation), a tuple of up to 12 futures with
+/// different output types, or (feature `alloc`) a `Vec<F>` or `SmallVec<[F; K]>`. The
+/// futures may borrow local data; they need not be `Send` or `'static`. Nothing runs until
+/// the returned [`Gather`] is first polled, and no runtime is involved: the `Gather` polls
+/// its children itself, inside whatever executor polls it.
+///
+/// By default (settle all) it resolves to a [`Gathered`] holding every output, however
+/// many failed. [`fail_fast`](Gather::fail_fast) instead stops at the first error. An
+/// empty input resolves at the first poll.
+///
+/// This is Python's `asyncio.gather(*aws, return_exceptions=True)`.
+///
+/// # Examples
+///
+/// ```
+/// use gather::gather;
+/// # use core::future::ready;
+/// # let block_on = |f| gather::__doc_block_on(f);
+///
+/// let names = ["ada", "grace", "barbara"];
+/// let lengths = names.map(|name| async move { name.len() });
+/// assert_eq!(block_on(gather(lengths)).into_results(), [3, 5, 7]);
+///
+/// // Tuples may mix output types.
+/// let (n, s) = block_on(gather((ready(1), ready("one")))).into_results();
+/// assert_eq!((n, s), (1, "one"));
+/// ```
+///
+/// # See also
+///
+/// [`gather_iter`] for any iterator of futures.
+pub fn gather<I: Input>(futures: I) -> Gather<I> {
+    Gather::from_slots(futures.into_slots())
+}
+
+/// Gathers every future of an iterator; see [`gather`].
+///
+/// Up to four futures are stored inline; more go to one heap allocation. The outputs come
+/// back as a `SmallVec<[T; 4]>`, which derefs to a slice and turns into a `Vec` with
+/// `into_vec` (no copy once spilled).
+///
+/// # Examples
+///
+/// ```
+/// use gather::gather_iter;
+/// # let block_on = |f| gather::__doc_block_on(f);
+///
+/// let gathered = block_on(gather_iter((1..=10).map(|n| async move {
+///     if n % 4 == 0 { Err(n) } else { Ok(n * n) }
+/// })));
+/// assert_eq!(gathered.errors().map(|(_, e)| *e).collect::<Vec<_>>(), [4, 8]);
+/// assert_eq!(gathered.success_count(), 8);
+/// ```
+#[cfg(feature = "alloc")]
+pub fn gather_iter<I>(futures: I) -> Gather<smallvec::SmallVec<[I::Item; ITER_INLINE]>>
+where
+    I: IntoIterator,
+    I::Item: Future,
+{
+    Gather::from_slots(slots::InlineSlots::new(futures))
+}
+
+/// How many futures [`gather_iter`] keeps inline before it allocates.
+#[cfg(feature = "alloc")]
+const ITER_INLINE: usize = 4;
+
+pin_project_lite::pin_project! {
+    /// Future for the [`gather`] function.
+    ///
+    /// Resolves to a [`Gathered`] with every child's outcome in input order, once every
+    /// child has finished. Builder methods choose another mode before the first poll.
+    ///
+    /// # Panics
+    ///
+    /// Polling it again after it resolved panics, and so does polling it after one of its
+    /// children panicked out of an earlier poll (the gather is then poisoned; dropping it
+    /// still drops every child exactly once). [`FusedFuture::is_terminated`] tells whether
+    /// it has resolved.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping a `Gather` drops every child still running and every output already
+    /// stored, each exactly once, in input order.
+    ///
+    /// # Fairness
+    ///
+    /// One poll polls each child at most once, and at most 128 children: past that the
+    /// gather wakes itself and returns `Pending`, so a large gather does not starve the
+    /// other tasks of its executor. Without the `alloc` feature, every poll polls every
+    /// child still running (there is nowhere to keep a waker per child).
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct Gather<I>
+    where
+        I: Input,
+    {
+        #[pin]
+        slots: I::Slots,
+        engine: Engine,
+    }
+}
+
+impl<I: Input> Gather<I> {
+    fn from_slots(slots: I::Slots) -> Self {
+        let engine = Engine::new(slots.len());
+        Gather { slots, engine }
+    }
+
+    /// Resolves at the first error instead of waiting for every child.
+    ///
+    /// The future resolves to `Ok` with every success in input order when every child
+    /// succeeds, or to `Err` with a [`CompoundError`](crate::CompoundError) as soon as a
+    /// child returns an `Err`. The error's [`first`](crate::CompoundError::first) is the
+    /// child that failed first, with its index; it also holds any other child that failed
+    /// during the same poll (children polled in the same poll after a failure are still
+    /// polled once; within one poll, the lower index counts as first). Every child still
+    /// running is dropped before the future returns.
+    ///
+    /// This is `try_join_all`, and Python's `asyncio.TaskGroup`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the gather was already polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather::gather;
+    /// # use core::future::{pending, ready};
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// use std::future::Future;
+    /// use std::pin::Pin;
+    ///
+    /// type Call = Pin<Box<dyn Future<Output = Result<u32, &'static str>>>>;
+    /// let calls: Vec<Call> = vec![
+    ///     Box::pin(ready(Ok(1))),
+    ///     Box::pin(pending()), // never finishes, and need not: it is dropped
+    ///     Box::pin(ready(Err("refused"))),
+    /// ];
+    /// let error = block_on(gather(calls).fail_fast()).unwrap_err();
+    /// assert_eq!(error.first(), (2, &"refused"));
+    ///
+    /// let fine = block_on(gather([ready(Ok::<_, ()>(1)), ready(Ok(2))]).fail_fast());
+    /// assert_eq!(fine, Ok([1, 2]));
+    /// ```
+    pub fn fail_fast(self) -> FailFast<I> {
+        assert!(self.engine.is_fresh(), "`Gather::fail_fast` called after the first poll");
+        FailFast::new(self)
+    }
+
+    /// How many children the gather was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// assert_eq!(gather::gather([ready(1), ready(2)]).len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the gather was given no children (it then resolves at its first poll).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::Ready;
+    /// let none: [Ready<()>; 0] = [];
+    /// assert!(gather::gather(none).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs one pass of the engine over this gather's slots.
+    fn poll_pass(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        finished: impl FnMut(Pin<&mut I::Slots>, usize) -> After,
+    ) -> Poll<Pin<&mut I::Slots>> {
+        let this = self.project();
+        let mut slots = this.slots;
+        match this.engine.poll_pass(slots.as_mut(), cx, finished) {
+            Poll::Ready(()) => Poll::Ready(slots),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<I: Input> Future for Gather<I> {
+    type Output = Gathered<Outputs<I>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let slots = core::task::ready!(self.poll_pass(cx, |_, _| After::Continue));
+        Poll::Ready(Gathered::new(slots.take_outputs()))
+    }
+}
+
+impl<I: Input> FusedFuture for Gather<I> {
+    fn is_terminated(&self) -> bool {
+        self.engine.is_terminated()
+    }
+}
+
+impl<I: Input> fmt::Debug for Gather<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gather")
+            .field("len", &self.len())
+            .field("remaining", &self.engine.remaining())
+            .field("terminated", &self.engine.is_terminated())
+            .finish()
+    }
+}
+
+/// `.gather()` on anything [`gather`] accepts.
+///
+/// # Examples
+///
+/// ```
+/// use gather::GatherExt;
+/// # use core::future::ready;
+/// # let block_on = |f| gather::__doc_block_on(f);
+///
+/// let gathered = block_on([ready(Ok::<_, ()>(1)), ready(Ok(2))].gather());
+/// assert_eq!(gathered.into_result(), Ok([1, 2]));
+/// ```
+pub trait GatherExt: Input + Sized {
+    /// Same as [`gather(self)`](gather).
+    fn gather(self) -> Gather<Self> {
+        gather(self)
+    }
+}
+
+impl<I: Input> GatherExt for I {}
+
+impl<F: Future, const N: usize> sealed::Sealed for [F; N] {}
+
+impl<F: Future, const N: usize> Input for [F; N] {
+    type Slots = [Slot<F>; N];
+
+    fn into_slots(self) -> Self::Slots {
+        self.map(Slot::new)
+    }
+}
+
+#[cfg(feature = "alloc")]
+mod heap_inputs {
+    use alloc::vec::Vec;
+    use core::future::Future;
+
+    use smallvec::SmallVec;
+
+    use super::slot::Slot;
+    use super::slots::{HeapSlots, InlineSlots};
+    use super::{sealed, Input};
+
+    impl<F: Future> sealed::Sealed for Vec<F> {}
+
+    impl<F: Future> Input for Vec<F> {
+        type Slots = HeapSlots<F>;
+
+        fn into_slots(self) -> Self::Slots {
+            HeapSlots::new(self)
+        }
+    }
+
+    impl<F: Future, const K: usize> sealed::Sealed for SmallVec<[F; K]> {}
+
+    impl<F: Future, const K: usize> Input for SmallVec<[F; K]> {
+        type Slots = InlineSlots<[Slot<F>; K]>;
+
+        fn into_slots(self) -> Self::Slots {
+            InlineSlots::new(self)
+        }
+    }
+}

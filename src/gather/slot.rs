@@ -1,0 +1,90 @@
+//! One child's place in a gather: the running future, then its output, then nothing.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+pin_project_lite::pin_project! {
+    /// The state of one child.
+    ///
+    /// A child is dropped in place the moment it finishes and its output takes its place;
+    /// the output is moved out when the gather hands back its result.
+    #[project = SlotProj]
+    #[project_replace = SlotTake]
+    pub enum Slot<F>
+    where
+        F: Future,
+    {
+        Running { #[pin] future: F },
+        Finished { output: F::Output },
+        Taken,
+    }
+}
+
+/// What one poll of one slot did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The slot had already finished: nothing was polled.
+    Idle,
+    /// The child was polled and is still pending.
+    Pending,
+    /// The child was polled and finished; its output is stored in the slot.
+    Finished,
+}
+
+impl<F: Future> Slot<F> {
+    pub(crate) fn new(future: F) -> Self {
+        Slot::Running { future }
+    }
+
+    /// Polls the child if it is still running; when it finishes, drops it and keeps the
+    /// output.
+    #[inline]
+    pub(crate) fn poll_step(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Step {
+        let output = match self.as_mut().project() {
+            SlotProj::Running { future } => match future.poll(cx) {
+                Poll::Ready(output) => output,
+                Poll::Pending => return Step::Pending,
+            },
+            SlotProj::Finished { .. } | SlotProj::Taken => return Step::Idle,
+        };
+        self.set(Slot::Finished { output });
+        Step::Finished
+    }
+
+    /// Moves the stored output out, leaving the slot empty.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the child has not finished, or its output was already taken: the engine
+    /// only takes outputs once every child has finished, exactly once.
+    pub(crate) fn take_output(self: Pin<&mut Self>) -> F::Output {
+        match self.project_replace(Slot::Taken) {
+            SlotTake::Finished { output } => output,
+            _ => unreachable!("gather: output taken from a slot that has none"),
+        }
+    }
+
+    /// Drops whatever the slot holds: the running child or the stored output.
+    pub(crate) fn clear(mut self: Pin<&mut Self>) {
+        self.set(Slot::Taken);
+    }
+}
+
+impl<T, E, F: Future<Output = Result<T, E>>> Slot<F> {
+    /// Whether the child finished with an `Err`.
+    pub(crate) fn is_err(&self) -> bool {
+        matches!(self, Slot::Finished { output: Err(_) })
+    }
+
+    /// Moves a stored `Err` out, leaving the slot empty; anything else stays.
+    pub(crate) fn take_err(self: Pin<&mut Self>) -> Option<E> {
+        if !self.is_err() {
+            return None;
+        }
+        match self.take_output() {
+            Err(error) => Some(error),
+            Ok(_) => None,
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Slot storage: where a gather keeps its children and their outputs.
+//!
+//! Every input shape (array, tuple, `Vec`, `SmallVec`) becomes one storage type that the
+//! drivers see only through [`Slots`]: poll child `i`, look at or take what it left, take
+//! every output at the end. Homogeneous storages are a pinned slice of [`Slot`]s underneath
+//! and share one implementation through [`SlotSlice`]; tuples get theirs from a macro in
+//! `tuple.rs`.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::Context;
+
+use super::pinned;
+use super::slot::{Slot, Step};
+use crate::gathered::Outcomes;
+
+/// The engine's view of a gather's children.
+pub trait Slots {
+    /// Every child's output, in input order: `[O; N]`, `(A, B, ..)`, `Vec<O>`, ...
+    type Outputs;
+
+    /// How many children the gather was given.
+    fn len(&self) -> usize;
+
+    /// Polls child `index` once if it is still running.
+    fn poll_step(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step;
+
+    /// Moves every output out, in input order. Called once, after every child finished.
+    fn take_outputs(self: Pin<&mut Self>) -> Self::Outputs;
+
+    /// Drops every child still running and every output still stored.
+    fn clear(self: Pin<&mut Self>);
+}
+
+/// Slots whose children all return `Result`s with one error type.
+pub trait ResultSlots: Slots<Outputs: Outcomes> {
+    /// Whether child `index` finished with an `Err`.
+    fn is_err(&self, index: usize) -> bool;
+
+    /// Moves child `index`'s `Err` out, if it finished with one.
+    fn take_err(self: Pin<&mut Self>, index: usize) -> Option<ErrorOf<Self>>;
+}
+
+/// The error type of the children of `S`.
+pub(crate) type ErrorOf<S> = <<S as Slots>::Outputs as Outcomes>::Error;
+
+/// Storage that is a slice of slots of one future type underneath.
+pub trait SlotSlice {
+    /// The children's future type.
+    type Future: Future;
+    /// See [`Slots::Outputs`].
+    type Outputs;
+
+    fn slots(&self) -> &[Slot<Self::Future>];
+    fn slots_pinned(self: Pin<&mut Self>) -> Pin<&mut [Slot<Self::Future>]>;
+    /// Builds the output collection from the output of each index in turn.
+    fn collect_outputs(
+        len: usize,
+        output: impl FnMut(usize) -> <Self::Future as Future>::Output,
+    ) -> Self::Outputs;
+}
+
+impl<S: SlotSlice> Slots for S {
+    type Outputs = S::Outputs;
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.slots().len()
+    }
+
+    #[inline]
+    fn poll_step(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step {
+        pinned::index(self.slots_pinned(), index).poll_step(cx)
+    }
+
+    fn take_outputs(mut self: Pin<&mut Self>) -> Self::Outputs {
+        let len = self.len();
+        S::collect_outputs(len, |i| {
+            pinned::index(self.as_mut().slots_pinned(), i).take_output()
+        })
+    }
+
+    fn clear(mut self: Pin<&mut Self>) {
+        for i in 0..self.len() {
+            pinned::index(self.as_mut().slots_pinned(), i).clear();
+        }
+    }
+}
+
+impl<S, T, E> ResultSlots for S
+where
+    S: SlotSlice,
+    S::Future: Future<Output = Result<T, E>>,
+    S::Outputs: Outcomes<Error = E>,
+{
+    fn is_err(&self, index: usize) -> bool {
+        self.slots()[index].is_err()
+    }
+
+    fn take_err(self: Pin<&mut Self>, index: usize) -> Option<E> {
+        pinned::index(self.slots_pinned(), index).take_err()
+    }
+}
+
+impl<F: Future, const N: usize> SlotSlice for [Slot<F>; N] {
+    type Future = F;
+    type Outputs = [F::Output; N];
+
+    fn slots(&self) -> &[Slot<F>] {
+        self
+    }
+
+    fn slots_pinned(self: Pin<&mut Self>) -> Pin<&mut [Slot<F>]> {
+        pinned::array(self)
+    }
+
+    fn collect_outputs(_len: usize, output: impl FnMut(usize) -> F::Output) -> [F::Output; N] {
+        core::array::from_fn(output)
+    }
+}
+
+#[cfg(feature = "alloc")]
+pub(super) use heap::{HeapSlots, InlineSlots};
+
+#[cfg(feature = "alloc")]
+mod heap {
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+    use core::fmt;
+    use core::future::Future;
+    use core::pin::Pin;
+
+    use smallvec::SmallVec;
+
+    use super::SlotSlice;
+    use crate::gather::pinned;
+    use crate::gather::slot::Slot;
+
+    /// Slots in one heap allocation (a `Vec` input). A boxed slice cannot grow, so its
+    /// elements never move.
+    pub struct HeapSlots<F: Future> {
+        slots: Box<[Slot<F>]>,
+    }
+
+    impl<F: Future> fmt::Debug for HeapSlots<F> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("HeapSlots").field("len", &self.slots.len()).finish()
+        }
+    }
+
+    impl<F: Future> HeapSlots<F> {
+        pub(crate) fn new(futures: impl IntoIterator<Item = F>) -> Self {
+            HeapSlots { slots: futures.into_iter().map(Slot::new).collect() }
+        }
+    }
+
+    impl<F: Future> SlotSlice for HeapSlots<F> {
+        type Future = F;
+        type Outputs = Vec<F::Output>;
+
+        fn slots(&self) -> &[Slot<F>] {
+            &self.slots
+        }
+
+        fn slots_pinned(self: Pin<&mut Self>) -> Pin<&mut [Slot<F>]> {
+            pinned::boxed(&mut self.get_mut().slots)
+        }
+
+        fn collect_outputs(len: usize, output: impl FnMut(usize) -> F::Output) -> Vec<F::Output> {
+            (0..len).map(output).collect()
+        }
+    }
+
+    pin_project_lite::pin_project! {
+        /// Slots inline up to `K` children, on the heap past that (a `SmallVec` input or
+        /// [`gather_iter`](crate::gather_iter)).
+        pub struct InlineSlots<A>
+        where
+            A: smallvec::Array,
+        {
+            #[pin]
+            slots: SmallVec<A>,
+        }
+    }
+
+    impl<A: smallvec::Array> fmt::Debug for InlineSlots<A> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("InlineSlots").field("len", &self.slots.len()).finish()
+        }
+    }
+
+    impl<F: Future, const K: usize> InlineSlots<[Slot<F>; K]> {
+        pub(crate) fn new(futures: impl IntoIterator<Item = F>) -> Self {
+            InlineSlots { slots: futures.into_iter().map(Slot::new).collect() }
+        }
+    }
+
+    impl<F: Future, const K: usize> SlotSlice for InlineSlots<[Slot<F>; K]> {
+        type Future = F;
+        type Outputs = SmallVec<[F::Output; K]>;
+
+        fn slots(&self) -> &[Slot<F>] {
+            &self.slots
+        }
+
+        fn slots_pinned(self: Pin<&mut Self>) -> Pin<&mut [Slot<F>]> {
+            pinned::small_vec(self.project().slots)
+        }
+
+        fn collect_outputs(
+            len: usize,
+            output: impl FnMut(usize) -> F::Output,
+        ) -> SmallVec<[F::Output; K]> {
+            (0..len).map(output).collect()
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! [`Gathered`]: every outcome of a settled gather, in input order.
+
+use crate::compound::{CompoundError, ErrorStore, Inline};
+
+/// Every outcome of a gather, in input order.
+///
+/// This is what [`Gather`](crate::Gather) resolves to. It wraps the outputs of the futures,
+/// `O`: `[T; N]` for an array, `(A, B, ..)` for a tuple, `Vec<T>` for a `Vec`,
+/// `SmallVec<[T; K]>` for a `SmallVec` or an iterator. [`results`](Self::results) and
+/// [`into_results`](Self::into_results) give them back whatever they are.
+///
+/// When the futures return `Result`s (sharing one error type `E`), `Gathered` is the Rust
+/// form of Python's `asyncio_tools.GatheredResults`: [`successes`](Self::successes),
+/// [`errors`](Self::errors) with the index of each failed future, counts, predicate
+/// filters, type filters for boxed errors ([`errors_of`](Self::errors_of),
+/// [`has_error`](Self::has_error)), and [`into_result`](Self::into_result), which turns it
+/// into every success or a [`CompoundError`] holding every error.
+///
+/// # Examples
+///
+/// ```
+/// use gather::gather;
+/// # use core::future::ready;
+/// # let block_on = |f| gather::__doc_block_on(f);
+///
+/// let gathered = block_on(gather([ready(Ok(1)), ready(Err("refused")), ready(Ok(3))]));
+///
+/// assert_eq!(gathered.successes().collect::<Vec<_>>(), [&1, &3]);
+/// assert_eq!(gathered.errors().collect::<Vec<_>>(), [(1, &"refused")]);
+/// assert_eq!((gathered.success_count(), gathered.error_count()), (2, 1));
+/// assert!(!gathered.is_all_ok());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Gathered<O> {
+    outputs: O,
+}
+
+impl<O> Gathered<O> {
+    pub(crate) fn new(outputs: O) -> Self {
+        Gathered { outputs }
+    }
+
+    /// Every output, in input order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather((ready(1), ready("two"))));
+    /// assert_eq!(gathered.results(), &(1, "two"));
+    /// ```
+    pub fn results(&self) -> &O {
+        &self.outputs
+    }
+
+    /// Every output, in input order, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(1), ready(2), ready(3)]));
+    /// assert_eq!(gathered.into_results(), [1, 2, 3]);
+    /// ```
+    pub fn into_results(self) -> O {
+        self.outputs
+    }
+}
+
+/// Outputs that are all `Result<_, E>` with one error type: the shapes [`Gathered`] can
+/// split into successes and errors.
+///
+/// Implemented for `[Result<T, E>; N]`, `Vec<Result<T, E>>`, `SmallVec<[Result<T, E>; K]>`
+/// and tuples `(Result<A, E>, Result<B, E>, ..)` of up to 12 elements. This trait is sealed.
+pub trait Outcomes: sealed::Sealed {
+    /// The error type every future shares.
+    type Error;
+    /// Every success, in input order: `[T; N]`, `Vec<T>`, `(A, B, ..)`, ...
+    type Successes;
+    /// Where the [`CompoundError`] of these outcomes keeps its entries.
+    type Store: ErrorStore<Self::Error>;
+
+    #[doc(hidden)]
+    fn len(&self) -> usize;
+    #[doc(hidden)]
+    fn error_at(&self, index: usize) -> Option<&Self::Error>;
+    #[doc(hidden)]
+    fn into_split(self) -> Result<Self::Successes, CompoundError<Self::Error, Self::Store>>;
+}
+
+/// [`Outcomes`] of one success type, stored as a slice of `Result`s: arrays, `Vec`s and
+/// `SmallVec`s. This trait is sealed.
+pub trait SliceOutcomes: Outcomes {
+    /// The success type every future shares.
+    type Success;
+
+    #[doc(hidden)]
+    fn as_slice(&self) -> &[Result<Self::Success, Self::Error>];
+}
+
+pub(crate) mod sealed {
+    pub trait Sealed {}
+}
+
+impl<O: Outcomes> Gathered<O> {
+    /// How many futures were gathered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(Ok::<_, ()>(1)), ready(Ok(2))]));
+    /// assert_eq!(gathered.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// Whether no future was gathered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::Ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let none: [Ready<Result<u8, ()>>; 0] = [];
+    /// assert!(block_on(gather::gather(none)).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every error with the index of the future that returned it, in input order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather((ready(Ok(1)), ready(Err('x')), ready(Ok("three")))));
+    /// assert_eq!(gathered.errors().collect::<Vec<_>>(), [(1, &'x')]);
+    /// ```
+    pub fn errors(&self) -> impl Iterator<Item = (usize, &O::Error)> + '_ {
+        (0..self.len()).filter_map(|i| self.outputs.error_at(i).map(|e| (i, e)))
+    }
+
+    /// The errors for which `pred` holds, with their indices, in input order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(Err(404)), ready(Ok(())), ready(Err(503))]));
+    /// let server: Vec<_> = gathered.errors_where(|code| *code >= 500).collect();
+    /// assert_eq!(server, [(2, &503)]);
+    /// ```
+    pub fn errors_where<'a>(
+        &'a self,
+        mut pred: impl FnMut(&O::Error) -> bool + 'a,
+    ) -> impl Iterator<Item = (usize, &'a O::Error)> + 'a {
+        self.errors().filter(move |(_, e)| pred(e))
+    }
+
+    /// How many futures failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(Err(1)), ready(Ok(())), ready(Err(3))]));
+    /// assert_eq!(gathered.error_count(), 2);
+    /// ```
+    pub fn error_count(&self) -> usize {
+        self.errors().count()
+    }
+
+    /// How many futures succeeded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(Err(1)), ready(Ok(())), ready(Err(3))]));
+    /// assert_eq!(gathered.success_count(), 1);
+    /// ```
+    pub fn success_count(&self) -> usize {
+        self.len() - self.error_count()
+    }
+
+    /// Whether every future succeeded (true for an empty gather).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(Ok::<_, ()>(1)), ready(Ok(2))]));
+    /// assert!(gathered.is_all_ok());
+    /// ```
+    pub fn is_all_ok(&self) -> bool {
+        self.errors().next().is_none()
+    }
+
+    /// Every success in input order if nothing failed; otherwise a [`CompoundError`] with
+    /// every error (and the successes are dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let all_ok = block_on(gather::gather((ready(Ok::<_, &str>(1)), ready(Ok("two")))));
+    /// assert_eq!(all_ok.into_result(), Ok((1, "two")));
+    ///
+    /// let some_failed = block_on(gather::gather([ready(Ok(1)), ready(Err("no"))]));
+    /// assert_eq!(some_failed.into_result().unwrap_err().first(), (1, &"no"));
+    /// ```
+    pub fn into_result(self) -> Result<O::Successes, CompoundError<O::Error, O::Store>> {
+        self.outputs.into_split()
+    }
+
+    /// Every error as a [`CompoundError`], or `None` when nothing failed (never an empty
+    /// group).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(Ok::<_, ()>(1))]));
+    /// assert!(gathered.into_compound_error().is_none());
+    /// ```
+    pub fn into_compound_error(self) -> Option<CompoundError<O::Error, O::Store>> {
+        if self.is_all_ok() {
+            return None;
+        }
+        self.into_result().err()
+    }
+}
+
+impl<O: SliceOutcomes> Gathered<O> {
+    /// Every success, in input order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(Ok(1)), ready(Err(())), ready(Ok(3))]));
+    /// assert_eq!(gathered.successes().sum::<i32>(), 4);
+    /// ```
+    pub fn successes(&self) -> impl Iterator<Item = &O::Success> + '_ {
+        self.outputs.as_slice().iter().filter_map(|r| r.as_ref().ok())
+    }
+
+    /// The successes for which `pred` holds, in input order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// let gathered = block_on(gather::gather([ready(Ok::<_, ()>(1)), ready(Ok(20)), ready(Ok(3))]));
+    /// assert_eq!(gathered.successes_where(|n| *n > 2).collect::<Vec<_>>(), [&20, &3]);
+    /// ```
+    pub fn successes_where<'a>(
+        &'a self,
+        mut pred: impl FnMut(&O::Success) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a O::Success> + 'a {
+        self.successes().filter(move |s| pred(s))
+    }
+}
+
+/// Errors that can be downcast to their concrete type: `Box<dyn Error>`,
+/// `Box<dyn Error + Send>` and `Box<dyn Error + Send + Sync>`.
+///
+/// This trait is sealed.
+#[cfg(feature = "alloc")]
+pub trait DynError: sealed::Sealed {
+    /// The error as a trait object, ready for `downcast_ref`.
+    fn as_dyn_error(&self) -> &(dyn core::error::Error + 'static);
+}
+
+#[cfg(feature = "alloc")]
+mod dyn_error {
+    use alloc::boxed::Box;
+    use core::error::Error;
+
+    macro_rules! dyn_error {
+        ($($ty:ty),*) => {$(
+            impl super::sealed::Sealed for Box<$ty> {}
+            impl super::DynError for Box<$ty> {
+                fn as_dyn_error(&self) -> &(dyn Error + 'static) {
+                    &**self
+                }
+            }
+        )*};
+    }
+
+    dyn_error!(dyn Error, dyn Error + Send, dyn Error + Send + Sync);
+}
+
+#[cfg(feature = "alloc")]
+impl<O: Outcomes> Gathered<O>
+where
+    O::Error: DynError,
+{
+    /// The errors of concrete type `T`, with their indices, in input order: asyncio_tools'
+    /// `exceptions_of_type`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use std::num::ParseIntError;
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    ///
+    /// let gathered = block_on(gather::gather([
+    ///     ready("7".parse::<u8>().map_err(Box::<dyn Error + Send + Sync>::from)),
+    ///     ready("x".parse::<u8>().map_err(Into::into)),
+    ///     ready(Err(std::fmt::Error.into())),
+    /// ]));
+    /// let parse_errors: Vec<usize> = gathered.errors_of::<ParseIntError>().map(|(i, _)| i).collect();
+    /// assert_eq!(parse_errors, [1]);
+    /// ```
+    pub fn errors_of<T: core::error::Error + 'static>(&self) -> impl Iterator<Item = (usize, &T)> + '_ {
+        self.errors().filter_map(|(i, e)| e.as_dyn_error().downcast_ref::<T>().map(|t| (i, t)))
+    }
+
+    /// Whether any error is of concrete type `T`: asyncio_tools'
+    /// `ValueError in response.exception_types`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// # use core::future::ready;
+    /// # let block_on = |f| gather::__doc_block_on(f);
+    ///
+    /// let gathered = block_on(gather::gather([
+    ///     ready(Err::<(), Box<dyn Error + Send + Sync>>(std::fmt::Error.into())),
+    /// ]));
+    /// assert!(gathered.has_error::<std::fmt::Error>());
+    /// assert!(!gathered.has_error::<std::io::Error>());
+    /// ```
+    pub fn has_error<T: core::error::Error + 'static>(&self) -> bool {
+        self.errors_of::<T>().next().is_some()
+    }
+}
+
+/// The `expect` message where a split has checked that some result is an `Err`.
+pub(crate) const SOME_ERR: &str = "gather: some result was checked to be an error";
+
+pub(crate) fn unwrap_ok<T, E>(result: Result<T, E>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(_) => unreachable!("gather: every result was checked to be Ok"),
+    }
+}
+
+impl<T, E, const N: usize> sealed::Sealed for [Result<T, E>; N] {}
+
+impl<T, E, const N: usize> Outcomes for [Result<T, E>; N] {
+    type Error = E;
+    type Successes = [T; N];
+    type Store = Inline<N>;
+
+    fn len(&self) -> usize {
+        N
+    }
+
+    fn error_at(&self, index: usize) -> Option<&E> {
+        self.get(index)?.as_ref().err()
+    }
+
+    fn into_split(self) -> Result<[T; N], CompoundError<E, Inline<N>>> {
+        if self.iter().all(Result::is_ok) {
+            return Ok(self.map(unwrap_ok));
+        }
+        let mut errors = self.map(Result::err);
+        Err(CompoundError::collect(N, |i| errors[i].take()).expect(SOME_ERR))
+    }
+}
+
+impl<T, E, const N: usize> SliceOutcomes for [Result<T, E>; N] {
+    type Success = T;
+
+    fn as_slice(&self) -> &[Result<T, E>] {
+        self
+    }
+}
+
+#[cfg(feature = "alloc")]
+mod heap {
+    use alloc::vec::Vec;
+
+    use smallvec::SmallVec;
+
+    use super::{sealed, unwrap_ok, Outcomes, SliceOutcomes, SOME_ERR};
+    use crate::compound::{CompoundError, Heap};
+
+    macro_rules! heap_outcomes {
+        ($(impl[$($generics:tt)*] $list:ty => $successes:ty;)*) => {$(
+            impl<$($generics)*> sealed::Sealed for $list {}
+
+            impl<$($generics)*> Outcomes for $list {
+                type Error = E;
+                type Successes = $successes;
+                type Store = Heap;
+
+                fn len(&self) -> usize {
+                    self.as_slice().len()
+                }
+
+                fn error_at(&self, index: usize) -> Option<&E> {
+                    self.as_slice().get(index)?.as_ref().err()
+                }
+
+                fn into_split(self) -> Result<$successes, CompoundError<E, Heap>> {
+                    let len = self.len();
+                    if self.iter().all(Result::is_ok) {
+                        return Ok(self.into_iter().map(unwrap_ok).collect());
+                    }
+                    let mut results = self.into_iter();
+                    let errors = CompoundError::collect(len, |_| results.next()?.err());
+                    Err(errors.expect(SOME_ERR))
+                }
+            }
+
+            impl<$($generics)*> SliceOutcomes for $list {
+                type Success = T;
+
+                fn as_slice(&self) -> &[Result<T, E>] {
+                    self
+                }
+            }
+        )*};
+    }
+
+    heap_outcomes! {
+        impl[T, E] Vec<Result<T, E>> => Vec<T>;
+        impl[T, E, const K: usize] SmallVec<[Result<T, E>; K]> => SmallVec<[T; K]>;
+    }
+}

@@ -1,0 +1,105 @@
+//! Run many futures at once, inside one future, and keep every outcome.
+//!
+//! `gather` is the Rust answer to Python's `asyncio.gather(..., return_exceptions=True)`
+//! and to the `GatheredResults` / `CompoundException` pair of `asyncio_tools`. A
+//! [`Gather`] holds its child futures in place and polls them itself: no runtime, no
+//! spawning, no `'static` or `Send` bound on the children, and no allocation for arrays
+//! and tuples. It works in `no_std`.
+//!
+//! | You want | Call | Resolves to |
+//! |---|---|---|
+//! | every outcome, in input order | `gather(fs).await` | [`Gathered`] |
+//! | every success, or every error at once | `gather(fs).await.into_result()` | `Result<successes, CompoundError>` |
+//! | every success, or stop at the first error | `gather(fs).fail_fast().await` | `Result<successes, CompoundError>` |
+//!
+//! [`gather`] takes an array `[F; N]`, a tuple of up to 12 futures with different output
+//! types, and with the `alloc` feature a `Vec<F>` or a `SmallVec<[F; K]>`;
+//! [`gather_iter`] takes any iterator.
+//!
+//! # Examples
+//!
+//! ```
+//! use gather::gather;
+//! # let block_on = |f| gather::__doc_block_on(f);
+//!
+//! async fn fetch(id: u32) -> Result<String, String> {
+//!     if id % 3 == 0 {
+//!         Err(format!("user {id}: not found"))
+//!     } else {
+//!         Ok(format!("user {id}"))
+//!     }
+//! }
+//!
+//! let gathered = block_on(gather([1, 2, 3, 4].map(fetch)));
+//!
+//! assert_eq!(gathered.successes().collect::<Vec<_>>(), ["user 1", "user 2", "user 4"]);
+//! assert_eq!(gathered.errors().collect::<Vec<_>>(), [(2, &"user 3: not found".to_string())]);
+//!
+//! let error = gathered.into_result().unwrap_err();
+//! assert_eq!(error.to_string(), "1 of 4 futures failed: [2] user 3: not found");
+//! ```
+//!
+//! # Features
+//!
+//! - `std` (default): implies `alloc`; also what the doc examples use.
+//! - `alloc`: `Vec` and `SmallVec` inputs, [`gather_iter`], the [`Heap`] error store, and
+//!   [`errors_of`](Gathered::errors_of) / [`has_error`](Gathered::has_error) for boxed
+//!   errors.
+//! - no features: `core` only; arrays and tuples, [`Gathered`] and [`CompoundError`] with
+//!   the [`Inline`] store.
+
+#![no_std]
+#![doc(test(attr(deny(warnings))))]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod compound;
+mod gather;
+mod gathered;
+
+#[cfg(feature = "alloc")]
+pub use crate::compound::Heap;
+pub use crate::compound::{CompoundError, DefaultStore, ErrorStore, Inline, IntoIter, Iter};
+#[cfg(feature = "alloc")]
+pub use crate::gather::gather_iter;
+pub use crate::gather::{gather, FailFast, Gather, GatherExt, Input};
+#[cfg(feature = "alloc")]
+pub use crate::gathered::DynError;
+pub use crate::gathered::{Gathered, Outcomes, SliceOutcomes};
+
+/// Runs a future to completion on the current thread, for the doc examples.
+///
+/// Not part of the API: `gather` needs no runtime, and its examples show that by driving
+/// it with nothing but a thread-parking waker.
+#[cfg(feature = "std")]
+#[doc(hidden)]
+pub fn __doc_block_on<F: core::future::Future>(future: F) -> F::Output {
+    use alloc::sync::Arc;
+    use core::pin::pin;
+    use core::task::{Context, Poll};
+    use std::task::Wake;
+    use std::thread::{self, Thread};
+
+    struct Unpark(Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let waker = Arc::new(Unpark(thread::current())).into();
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => thread::park(),
+        }
+    }
+}
