@@ -21,7 +21,7 @@ use core::iter::FusedIterator;
 /// ```
 /// use gather::gather;
 /// # use core::future::ready;
-/// # let block_on = |f| gather::__doc_block_on(f);
+/// # use gather::__doc_block_on as block_on;
 ///
 /// let gathered = block_on(gather([
 ///     ready(Ok(1)),
@@ -258,7 +258,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([ready(Err::<(), _>(1)), ready(Err(2))]));
     /// assert_eq!(gathered.into_compound_error().unwrap().len(), 2);
     /// ```
@@ -273,7 +273,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([ready(Ok(0)), ready(Err("no"))]));
     /// assert_eq!(gathered.into_compound_error().unwrap().total(), 2);
     /// ```
@@ -289,7 +289,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([ready(Ok(0)), ready(Err("b")), ready(Err("c"))]));
     /// assert_eq!(gathered.into_compound_error().unwrap().first(), (1, &"b"));
     /// ```
@@ -303,7 +303,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([ready(Err("a")), ready(Ok(1)), ready(Err("c"))]));
     /// let error = gathered.into_compound_error().unwrap();
     /// let all: Vec<_> = error.iter().collect();
@@ -319,7 +319,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([ready(Ok(0)), ready(Err("b"))]));
     /// let error = gathered.into_compound_error().unwrap();
     /// assert_eq!(error.error_at(1), Some(&"b"));
@@ -337,7 +337,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([
     ///     ready(Err(404)),
     ///     ready(Err(500)),
@@ -362,8 +362,8 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
-    /// let gathered = block_on(gather::gather([ready(Err(404)), ready(Err(500))]));
+    /// # use gather::__doc_block_on as block_on;
+    /// let gathered = block_on(gather::gather([ready(Err::<(), _>(404)), ready(Err(500))]));
     /// let error = gathered.into_compound_error().unwrap();
     /// assert!(error.subgroup(|code| *code == 418).is_none());
     /// ```
@@ -520,7 +520,7 @@ impl<E: crate::DynError, S: ErrorStore<E>> CompoundError<E, S> {
     /// ```
     /// use std::error::Error;
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// type BoxError = Box<dyn Error + Send + Sync>;
     ///
     /// let gathered = block_on(gather::gather([

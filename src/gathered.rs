@@ -21,7 +21,7 @@ use crate::compound::{CompoundError, ErrorStore, Inline};
 /// ```
 /// use gather::gather;
 /// # use core::future::ready;
-/// # let block_on = |f| gather::__doc_block_on(f);
+/// # use gather::__doc_block_on as block_on;
 ///
 /// let gathered = block_on(gather([ready(Ok(1)), ready(Err("refused")), ready(Ok(3))]));
 ///
@@ -46,7 +46,7 @@ impl<O> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather((ready(1), ready("two"))));
     /// assert_eq!(gathered.results(), &(1, "two"));
     /// ```
@@ -60,7 +60,7 @@ impl<O> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([ready(1), ready(2), ready(3)]));
     /// assert_eq!(gathered.into_results(), [1, 2, 3]);
     /// ```
@@ -111,7 +111,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([ready(Ok::<_, ()>(1)), ready(Ok(2))]));
     /// assert_eq!(gathered.len(), 2);
     /// ```
@@ -125,7 +125,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::Ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let none: [Ready<Result<u8, ()>>; 0] = [];
     /// assert!(block_on(gather::gather(none)).is_empty());
     /// ```
@@ -139,8 +139,8 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
-    /// let gathered = block_on(gather::gather((ready(Ok(1)), ready(Err('x')), ready(Ok("three")))));
+    /// # use gather::__doc_block_on as block_on;
+    /// let gathered = block_on(gather::gather((ready(Ok(1)), ready(Err::<bool, _>('x')), ready(Ok("three")))));
     /// assert_eq!(gathered.errors().collect::<Vec<_>>(), [(1, &'x')]);
     /// ```
     pub fn errors(&self) -> impl Iterator<Item = (usize, &O::Error)> + '_ {
@@ -153,7 +153,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([ready(Err(404)), ready(Ok(())), ready(Err(503))]));
     /// let server: Vec<_> = gathered.errors_where(|code| *code >= 500).collect();
     /// assert_eq!(server, [(2, &503)]);
@@ -171,7 +171,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([ready(Err(1)), ready(Ok(())), ready(Err(3))]));
     /// assert_eq!(gathered.error_count(), 2);
     /// ```
@@ -185,7 +185,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([ready(Err(1)), ready(Ok(())), ready(Err(3))]));
     /// assert_eq!(gathered.success_count(), 1);
     /// ```
@@ -199,7 +199,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([ready(Ok::<_, ()>(1)), ready(Ok(2))]));
     /// assert!(gathered.is_all_ok());
     /// ```
@@ -214,7 +214,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let all_ok = block_on(gather::gather((ready(Ok::<_, &str>(1)), ready(Ok("two")))));
     /// assert_eq!(all_ok.into_result(), Ok((1, "two")));
     ///
@@ -232,7 +232,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([ready(Ok::<_, ()>(1))]));
     /// assert!(gathered.into_compound_error().is_none());
     /// ```
@@ -251,7 +251,7 @@ impl<O: SliceOutcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([ready(Ok(1)), ready(Err(())), ready(Ok(3))]));
     /// assert_eq!(gathered.successes().sum::<i32>(), 4);
     /// ```
@@ -265,7 +265,7 @@ impl<O: SliceOutcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// let gathered = block_on(gather::gather([ready(Ok::<_, ()>(1)), ready(Ok(20)), ready(Ok(3))]));
     /// assert_eq!(gathered.successes_where(|n| *n > 2).collect::<Vec<_>>(), [&20, &3]);
     /// ```
@@ -320,7 +320,7 @@ where
     /// use std::error::Error;
     /// use std::num::ParseIntError;
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     ///
     /// let gathered = block_on(gather::gather([
     ///     ready("7".parse::<u8>().map_err(Box::<dyn Error + Send + Sync>::from)),
@@ -342,7 +342,7 @@ where
     /// ```
     /// use std::error::Error;
     /// # use core::future::ready;
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     ///
     /// let gathered = block_on(gather::gather([
     ///     ready(Err::<(), Box<dyn Error + Send + Sync>>(std::fmt::Error.into())),

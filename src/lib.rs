@@ -20,7 +20,7 @@
 //!
 //! ```
 //! use gather::gather;
-//! # let block_on = |f| gather::__doc_block_on(f);
+//! # use gather::__doc_block_on as block_on;
 //!
 //! async fn fetch(id: u32) -> Result<String, String> {
 //!     if id % 3 == 0 {

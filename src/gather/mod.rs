@@ -59,7 +59,7 @@ type Outputs<I> = <<I as Input>::Slots as Slots>::Outputs;
 /// ```
 /// use gather::gather;
 /// # use core::future::ready;
-/// # let block_on = |f| gather::__doc_block_on(f);
+/// # use gather::__doc_block_on as block_on;
 ///
 /// let names = ["ada", "grace", "barbara"];
 /// let lengths = names.map(|name| async move { name.len() });
@@ -87,7 +87,7 @@ pub fn gather<I: Input>(futures: I) -> Gather<I> {
 ///
 /// ```
 /// use gather::gather_iter;
-/// # let block_on = |f| gather::__doc_block_on(f);
+/// # use gather::__doc_block_on as block_on;
 ///
 /// let gathered = block_on(gather_iter((1..=10).map(|n| async move {
 ///     if n % 4 == 0 { Err(n) } else { Ok(n * n) }
@@ -170,7 +170,7 @@ impl<I: Input> Gather<I> {
     /// ```
     /// use gather::gather;
     /// # use core::future::{pending, ready};
-    /// # let block_on = |f| gather::__doc_block_on(f);
+    /// # use gather::__doc_block_on as block_on;
     /// use std::future::Future;
     /// use std::pin::Pin;
     ///
@@ -263,7 +263,7 @@ impl<I: Input> fmt::Debug for Gather<I> {
 /// ```
 /// use gather::GatherExt;
 /// # use core::future::ready;
-/// # let block_on = |f| gather::__doc_block_on(f);
+/// # use gather::__doc_block_on as block_on;
 ///
 /// let gathered = block_on([ready(Ok::<_, ()>(1)), ready(Ok(2))].gather());
 /// assert_eq!(gathered.into_result(), Ok([1, 2]));

@@ -1,0 +1,155 @@
+//! Behaviour cases that every runtime runs (see `runtime_cases!`). Each is a `Send +
+//! 'static` future so that the multi-threaded runtime can run it on a worker thread; the
+//! children finish through `delay` (woken from a timer thread) and `yield_now` (woken
+//! during their own poll), so no case depends on a particular runtime's timer.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use gather::{gather, gather_iter, GatherExt};
+
+use super::{delay_ms, yield_now, DropLog, Tracked};
+
+pub async fn settle_all_keeps_input_order_whatever_order_children_finish() {
+    // Child i finishes after (4 - i) * 15 ms: the last one first.
+    let children = [0u64, 1, 2, 3].map(|i| async move {
+        delay_ms((4 - i) * 15).await;
+        i * 10
+    });
+    let gathered = gather(children).await;
+    assert_eq!(gathered.into_results(), [0, 10, 20, 30]);
+}
+
+pub async fn settle_all_keeps_every_error_with_its_index() {
+    let children = [0u64, 1, 2, 3, 4].map(|i| async move {
+        delay_ms(5 * (i % 3)).await;
+        if i % 2 == 1 {
+            Err(format!("child {i} failed"))
+        } else {
+            Ok(i)
+        }
+    });
+    let gathered = gather(children).await;
+    assert_eq!(gathered.successes().copied().collect::<Vec<_>>(), [0, 2, 4]);
+    let errors: Vec<_> = gathered.errors().map(|(i, e)| (i, e.clone())).collect();
+    assert_eq!(errors, [(1, "child 1 failed".to_string()), (3, "child 3 failed".to_string())]);
+    let error = gathered.into_result().unwrap_err();
+    assert_eq!(error.to_string(), "2 of 5 futures failed: [1] child 1 failed; [3] child 3 failed");
+}
+
+pub async fn settle_all_of_a_tuple_keeps_each_output_type() {
+    let gathered = gather((
+        async {
+            delay_ms(20).await;
+            Ok::<_, String>(7u8)
+        },
+        async {
+            yield_now(3).await;
+            Ok("seven")
+        },
+        async { Ok(vec![7]) },
+    ))
+    .await;
+    assert_eq!(gathered.into_result(), Ok((7u8, "seven", vec![7])));
+}
+
+pub async fn settle_all_of_a_vec_and_an_iterator() {
+    let children: Vec<_> = (0..50u32)
+        .map(|i| async move {
+            yield_now((i % 7) as usize).await;
+            i
+        })
+        .collect();
+    assert_eq!(gather(children).await.into_results(), (0..50).collect::<Vec<_>>());
+
+    let gathered = gather_iter((0..10u32).map(|i| async move {
+        delay_ms(u64::from(10 - i)).await;
+        if i == 4 {
+            Err(i)
+        } else {
+            Ok(i)
+        }
+    }))
+    .await;
+    assert_eq!(gathered.error_count(), 1);
+    assert_eq!(gathered.errors().next(), Some((4, &4)));
+}
+
+pub async fn fail_fast_returns_the_failing_index_and_drops_pending_siblings() {
+    type Child = Pin<Box<dyn Future<Output = Result<Tracked, &'static str>> + Send>>;
+    let log = DropLog::new();
+    let slow = |label: &str| -> Child {
+        let value = log.value(format!("{label}-output"));
+        Box::pin(log.future(label, async move {
+            delay_ms(10_000).await;
+            Ok(value)
+        }))
+    };
+    let quick_output = log.value("quick-output");
+    let children: Vec<Child> = vec![
+        Box::pin(log.future("quick", async move { Ok(quick_output) })),
+        slow("slow-1"),
+        Box::pin(log.future("failing", async {
+            delay_ms(10).await;
+            Err("refused")
+        })),
+        slow("slow-3"),
+    ];
+    let started = Instant::now();
+    let result = children.gather().fail_fast().await;
+    let elapsed = started.elapsed();
+
+    let error = result.unwrap_err();
+    assert_eq!(error.first(), (2, &"refused"));
+    assert_eq!(error.len(), 1);
+    assert!(elapsed < Duration::from_secs(5), "fail_fast waited for its siblings: {elapsed:?}");
+    // Every sibling, pending or finished, and every stored output, was dropped exactly
+    // once before fail_fast returned.
+    for label in ["quick", "quick-output", "slow-1", "slow-1-output", "failing", "slow-3"] {
+        assert_eq!(log.count(label), 1, "{label} dropped once before return: {log:?}");
+    }
+}
+
+pub async fn fail_fast_returns_every_success_in_input_order() {
+    let children = [3u64, 1, 2].map(|i| async move {
+        delay_ms(i * 10).await;
+        Ok::<_, ()>(i)
+    });
+    assert_eq!(gather(children).fail_fast().await, Ok([3, 1, 2]));
+}
+
+pub async fn empty_inputs_resolve_at_once() {
+    let none: [std::future::Ready<Result<u8, ()>>; 0] = [];
+    assert!(gather(none).await.is_empty());
+    let none: [std::future::Ready<Result<u8, ()>>; 0] = [];
+    assert_eq!(gather(none).fail_fast().await, Ok([]));
+    let none: Vec<std::future::Ready<Result<u8, ()>>> = Vec::new();
+    assert!(gather(none).await.is_all_ok());
+    let gathered = gather_iter(std::iter::empty::<std::future::Ready<u8>>()).await;
+    assert!(gathered.into_results().is_empty());
+}
+
+pub async fn children_may_borrow_local_data() {
+    let words = vec!["alpha".to_string(), "beta".to_string()];
+    let lengths = gather([0, 1].map(|i| {
+        let word = &words[i];
+        async move {
+            yield_now(i).await;
+            word.len()
+        }
+    }))
+    .await;
+    assert_eq!(lengths.into_results(), [5, 4]);
+}
+
+pub async fn many_children_woken_from_other_threads() {
+    let children: Vec<_> = (0..300u64)
+        .map(|i| async move {
+            delay_ms(i % 13).await;
+            Ok::<_, u64>(i)
+        })
+        .collect();
+    let successes = gather(children).fail_fast().await.unwrap();
+    assert_eq!(successes, (0..300).collect::<Vec<_>>());
+}

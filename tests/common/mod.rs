@@ -1,0 +1,334 @@
+//! Helpers shared by the integration tests, and the behaviour cases that every runtime
+//! runs (`cases`, through `runtime_cases!`).
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different part
+
+pub mod cases;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::Duration;
+
+/// A waker that counts its wakes.
+#[derive(Default)]
+pub struct CountingWaker {
+    wakes: AtomicUsize,
+}
+
+impl CountingWaker {
+    pub fn new() -> (Arc<Self>, Waker) {
+        let counter = Arc::new(CountingWaker::default());
+        let waker = Waker::from(counter.clone());
+        (counter, waker)
+    }
+
+    pub fn wakes(&self) -> usize {
+        self.wakes.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Polls `future` once with `waker`.
+pub fn poll_with<F: Future + ?Sized>(future: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
+    future.poll(&mut Context::from_waker(waker))
+}
+
+/// Polls until ready with a counting waker, re-polling only when the gather was woken.
+/// Panics if the future stays pending without having been woken (a lost wakeup), or needs
+/// more than `max_polls` polls.
+#[track_caller]
+pub fn drive<F: Future>(future: F, max_polls: usize) -> F::Output {
+    let (counter, waker) = CountingWaker::new();
+    let mut future = std::pin::pin!(future);
+    for _ in 0..max_polls {
+        let before = counter.wakes();
+        if let Poll::Ready(output) = poll_with(future.as_mut(), &waker) {
+            return output;
+        }
+        assert!(counter.wakes() > before, "pending without a wake: the gather would hang");
+    }
+    panic!("not ready after {max_polls} polls");
+}
+
+/// Runs a future on the current thread with nothing but a thread-parking waker.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut future = std::pin::pin!(future);
+    loop {
+        match poll_with(future.as_mut(), &waker) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => thread::park(),
+        }
+    }
+}
+
+/// Shared state of a [`Manual`] child: the test decides when it finishes.
+struct ManualState<T> {
+    output: Option<T>,
+    waker: Option<Waker>,
+    polls: usize,
+    finished: bool,
+}
+
+/// A child that stays pending until its [`Handle`] completes it.
+pub struct Manual<T> {
+    state: Arc<Mutex<ManualState<T>>>,
+}
+
+/// The test's side of a [`Manual`] child.
+pub struct Handle<T> {
+    state: Arc<Mutex<ManualState<T>>>,
+}
+
+pub fn manual<T>() -> (Manual<T>, Handle<T>) {
+    let state = Arc::new(Mutex::new(ManualState {
+        output: None,
+        waker: None,
+        polls: 0,
+        finished: false,
+    }));
+    (Manual { state: state.clone() }, Handle { state })
+}
+
+impl<T> Handle<T> {
+    /// Gives the child its output and wakes whoever polled it last.
+    pub fn complete(&self, output: T) {
+        let waker = {
+            let mut state = self.state.lock().unwrap();
+            state.output = Some(output);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// How many times the child was polled.
+    pub fn polls(&self) -> usize {
+        self.state.lock().unwrap().polls
+    }
+
+    /// Whether the child future still exists (not dropped).
+    pub fn alive(&self) -> bool {
+        Arc::strong_count(&self.state) > 1
+    }
+}
+
+impl<T> Future for Manual<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut state = self.state.lock().unwrap();
+        assert!(!state.finished, "child polled after it finished");
+        state.polls += 1;
+        match state.output.take() {
+            Some(output) => {
+                state.finished = true;
+                Poll::Ready(output)
+            }
+            None => {
+                state.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Counts drops of [`Tracked`] values and [`TrackedFuture`]s.
+#[derive(Clone, Default)]
+pub struct DropLog {
+    drops: Arc<Mutex<Vec<String>>>,
+}
+
+impl DropLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every drop so far, by label, in order.
+    pub fn drops(&self) -> Vec<String> {
+        self.drops.lock().unwrap().clone()
+    }
+
+    /// How many times `label` was dropped.
+    pub fn count(&self, label: &str) -> usize {
+        self.drops.lock().unwrap().iter().filter(|l| *l == label).count()
+    }
+
+    /// A value that records its drop under `label`.
+    pub fn value(&self, label: impl Into<String>) -> Tracked {
+        Tracked { label: label.into(), log: self.clone() }
+    }
+
+    /// Wraps `future` so that its drop is recorded under `label`.
+    pub fn future<F>(&self, label: impl Into<String>, future: F) -> TrackedFuture<F> {
+        TrackedFuture { future: Box::pin(future), _tracked: self.value(label) }
+    }
+}
+
+/// A value that records its drop.
+#[derive(Debug)]
+pub struct Tracked {
+    label: String,
+    log: DropLog,
+}
+
+impl Tracked {
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+impl std::fmt::Debug for DropLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.drops().iter()).finish()
+    }
+}
+
+impl PartialEq for Tracked {
+    fn eq(&self, other: &Self) -> bool {
+        self.label == other.label
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.log.drops.lock().unwrap().push(std::mem::take(&mut self.label));
+    }
+}
+
+/// A future that records its drop.
+pub struct TrackedFuture<F> {
+    future: Pin<Box<F>>,
+    _tracked: Tracked,
+}
+
+impl<F: Future> Future for TrackedFuture<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
+/// A runtime-agnostic timer: the first poll starts a thread that sleeps for `duration`
+/// and then wakes the child from that thread.
+pub fn delay(duration: Duration) -> Delay {
+    Delay { duration, shared: None }
+}
+
+pub fn delay_ms(ms: u64) -> Delay {
+    delay(Duration::from_millis(ms))
+}
+
+struct DelayShared {
+    done: bool,
+    waker: Waker,
+}
+
+pub struct Delay {
+    duration: Duration,
+    shared: Option<Arc<Mutex<DelayShared>>>,
+}
+
+impl Future for Delay {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match &self.shared {
+            Some(shared) => {
+                let mut shared = shared.lock().unwrap();
+                if shared.done {
+                    return Poll::Ready(());
+                }
+                shared.waker.clone_from(cx.waker());
+                Poll::Pending
+            }
+            None => {
+                let shared =
+                    Arc::new(Mutex::new(DelayShared { done: false, waker: cx.waker().clone() }));
+                let timer = shared.clone();
+                let duration = self.duration;
+                thread::spawn(move || {
+                    thread::sleep(duration);
+                    let waker = {
+                        let mut timer = timer.lock().unwrap();
+                        timer.done = true;
+                        timer.waker.clone()
+                    };
+                    waker.wake();
+                });
+                self.shared = Some(shared);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Wakes itself and returns `Pending` `times` times, then finishes.
+pub fn yield_now(times: usize) -> YieldNow {
+    YieldNow { left: times }
+}
+
+pub struct YieldNow {
+    left: usize,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.left == 0 {
+            return Poll::Ready(());
+        }
+        self.left -= 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Defines one `#[test]` per shared behaviour case, each run with `$run`, a function or
+/// closure taking the case's future and driving it to completion.
+#[macro_export]
+macro_rules! runtime_cases {
+    ($run:expr) => {
+        $crate::runtime_cases!(@cases $run;
+            settle_all_keeps_input_order_whatever_order_children_finish,
+            settle_all_keeps_every_error_with_its_index,
+            settle_all_of_a_tuple_keeps_each_output_type,
+            settle_all_of_a_vec_and_an_iterator,
+            fail_fast_returns_the_failing_index_and_drops_pending_siblings,
+            fail_fast_returns_every_success_in_input_order,
+            empty_inputs_resolve_at_once,
+            children_may_borrow_local_data,
+            many_children_woken_from_other_threads,
+        );
+    };
+    (@cases $run:expr; $($case:ident,)*) => {
+        $(
+            #[test]
+            fn $case() {
+                let run = $run;
+                run($crate::common::cases::$case());
+            }
+        )*
+    };
+}
