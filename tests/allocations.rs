@@ -1,0 +1,111 @@
+//! Allocation counts, with a counting global allocator: an array or tuple gather allocates
+//! nothing; a `Vec` gather allocates a fixed number of times whatever its length.
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::future::{ready, Future};
+use std::pin::pin;
+use std::cell::Cell;
+use std::task::{Context, Poll, Waker};
+
+use gather::gather;
+
+struct Counting;
+
+thread_local! {
+    /// Allocations made by this thread: the test harness allocates on other threads.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; it only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` through `alloc` above, with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// How many allocations `f` makes on this thread.
+fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let value = f();
+    (value, ALLOCATIONS.with(Cell::get) - before)
+}
+
+fn poll_once<F: std::future::Future>(future: F) -> Poll<F::Output> {
+    let mut future = pin!(future);
+    future.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+}
+
+#[test]
+fn gathering_an_array_of_ready_children_allocates_nothing() {
+    let (poll, count) = allocations(|| {
+        let children: [_; 64] =
+            std::array::from_fn(|i| ready(if i % 7 == 0 { Err(i) } else { Ok(i) }));
+        let gathered = match poll_once(gather(children)) {
+            Poll::Ready(gathered) => gathered,
+            Poll::Pending => panic!("ready children"),
+        };
+        let error_count = gathered.error_count();
+        let compound = gathered.into_compound_error().map(|e| e.len());
+        (error_count, compound)
+    });
+    assert_eq!(poll, (10, Some(10)));
+    assert_eq!(count, 0);
+}
+
+#[test]
+fn gathering_a_tuple_allocates_nothing() {
+    let (result, count) = allocations(|| {
+        match poll_once(gather((ready(Ok::<_, u8>(1)), ready(Err::<u16, _>(2)), ready(Ok("three"))))) {
+            Poll::Ready(gathered) => gathered.into_result().map_err(|e| e.first().0),
+            Poll::Pending => panic!("ready children"),
+        }
+    });
+    assert_eq!(result, Err(1));
+    assert_eq!(count, 0);
+}
+
+#[test]
+fn fail_fast_on_an_array_allocates_nothing() {
+    let (result, count) = allocations(|| {
+        let children = [ready(Ok(1)), ready(Err("no")), ready(Ok(3))];
+        match poll_once(gather(children).fail_fast()) {
+            Poll::Ready(result) => result.map_err(|e| e.first().0),
+            Poll::Pending => panic!("ready children"),
+        }
+    });
+    assert_eq!(result, Err(1));
+    assert_eq!(count, 0);
+}
+
+#[test]
+fn a_vec_gather_allocates_the_same_number_of_times_whatever_its_length() {
+    let count_for = |n: usize| {
+        allocations(|| {
+            let children: Vec<_> = (0..n).map(|i| ready(Ok::<_, ()>(i))).collect();
+            let mut gather = pin!(gather(children).fail_fast());
+            loop {
+                if let Poll::Ready(result) =
+                    gather.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+                {
+                    break result.unwrap().len();
+                }
+            }
+        })
+    };
+    let (len, small) = count_for(10);
+    assert_eq!(len, 10);
+    let (len, large) = count_for(10_000);
+    assert_eq!(len, 10_000);
+    assert_eq!(small, large);
+    // The input Vec, the slots, the output Vec.
+    assert_eq!(small, 3);
+}

@@ -1,0 +1,84 @@
+//! `Gather` is `Send`, `Sync` and `Unpin` exactly when its children (and their outputs)
+//! are: checked at compile time.
+use std::future::{ready, Future, Ready};
+use std::marker::PhantomPinned;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use gather::{gather, FailFast, Gather};
+
+/// Answers "is the type of `$value` `$trait`?" at compile time: the inherent method wins
+/// when the bound holds, the trait's fallback otherwise.
+macro_rules! is {
+    ($trait:ident, $value:expr) => {{
+        struct P<T>(std::marker::PhantomData<T>);
+        #[allow(dead_code)]
+        trait F {
+            fn check(&self) -> bool {
+                false
+            }
+        }
+        impl<T> F for P<T> {}
+        impl<T: $trait> P<T> {
+            #[allow(dead_code)]
+            fn check(&self) -> bool {
+                true
+            }
+        }
+        fn p<T>(_: &T) -> P<T> {
+            P(std::marker::PhantomData)
+        }
+        p(&$value).check()
+    }};
+}
+
+/// A future whose output is `!Send` although the future is `Send`.
+struct RcOutput;
+
+impl Future for RcOutput {
+    type Output = Rc<u8>;
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Rc<u8>> {
+        Poll::Ready(Rc::new(0))
+    }
+}
+
+/// A `!Unpin` future.
+struct Pinned(PhantomPinned);
+
+impl Future for Pinned {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
+    }
+}
+
+#[test]
+fn gather_is_send_and_sync_when_children_and_outputs_are() {
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    let array: Gather<[Ready<u8>; 2]> = gather([ready(1), ready(2)]);
+    assert_send_sync(&array);
+    assert_send_sync(&gather((ready(1), ready("a"))));
+    assert_send_sync(&gather(vec![ready(Ok::<u8, String>(1))]));
+    let fail_fast: FailFast<[Ready<Result<u8, ()>>; 1]> = gather([ready(Ok(1))]).fail_fast();
+    assert_send_sync(&fail_fast);
+    assert!(is!(Send, array));
+}
+
+#[test]
+fn gather_is_not_send_when_a_child_or_an_output_is_not() {
+    assert!(!is!(Send, gather([ready(Rc::new(1))])));
+    assert!(!is!(Send, gather((ready(1), ready(Rc::new(1))))));
+    assert!(!is!(Send, gather(vec![RcOutput])), "a !Send output makes it !Send");
+    assert!(!is!(Sync, gather([ready(std::cell::Cell::new(1))])));
+    assert!(is!(Send, gather([ready(1)])));
+}
+
+#[test]
+fn gather_is_unpin_when_children_are() {
+    assert!(is!(Unpin, gather([ready(1)])));
+    assert!(!is!(Unpin, gather([Pinned(PhantomPinned)])));
+    assert!(!is!(Unpin, gather((ready(1), Pinned(PhantomPinned)))));
+    // A `Vec`'s children live in a boxed slice: moving the gather does not move them.
+    assert!(is!(Unpin, gather(vec![Pinned(PhantomPinned)])));
+}

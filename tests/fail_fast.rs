@@ -1,0 +1,91 @@
+//! Fail-fast, driven by hand.
+mod common;
+
+use std::future::ready;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::pin;
+use std::task::Poll;
+
+use common::{manual, poll_with, CountingWaker};
+use futures_core::FusedFuture;
+use gather::{gather, CompoundError, Inline};
+
+#[test]
+fn fail_fast_drops_pending_siblings_before_returning() {
+    let (a, handle_a) = manual::<Result<u8, &str>>();
+    let (b, handle_b) = manual::<Result<u8, &str>>();
+    let (c, handle_c) = manual::<Result<u8, &str>>();
+    let (_, waker) = CountingWaker::new();
+    let mut fail_fast = pin!(gather([a, b, c]).fail_fast());
+
+    assert!(poll_with(fail_fast.as_mut(), &waker).is_pending());
+    handle_a.complete(Ok(1));
+    assert!(poll_with(fail_fast.as_mut(), &waker).is_pending());
+    assert!(handle_b.alive() && handle_c.alive());
+
+    handle_b.complete(Err("refused"));
+    let Poll::Ready(Err(error)) = poll_with(fail_fast.as_mut(), &waker) else {
+        panic!("fail_fast resolves at the first error")
+    };
+    assert_eq!(error.first(), (1, &"refused"));
+    assert!(!handle_c.alive(), "the pending sibling was dropped before the future returned");
+    assert!(fail_fast.is_terminated());
+}
+
+#[test]
+fn fail_fast_reports_every_error_seen_in_the_same_poll_lowest_index_first() {
+    let children = [ready(Ok(0)), ready(Err("b")), ready(Ok(2)), ready(Err("d"))];
+    let (_, waker) = CountingWaker::new();
+    let mut fail_fast = pin!(gather(children).fail_fast());
+    let Poll::Ready(Err(error)) = poll_with(fail_fast.as_mut(), &waker) else { panic!() };
+    let error: CompoundError<&str, Inline<4>> = error;
+    assert_eq!(error.iter().collect::<Vec<_>>(), [(1, &"b"), (3, &"d")]);
+    assert_eq!(error.first(), (1, &"b"));
+}
+
+#[test]
+fn fail_fast_keeps_the_first_observed_error_not_the_lowest_index() {
+    let (a, handle_a) = manual::<Result<u8, &str>>();
+    let (b, handle_b) = manual::<Result<u8, &str>>();
+    let (_, waker) = CountingWaker::new();
+    let mut fail_fast = pin!(gather((a, b)).fail_fast());
+    assert!(poll_with(fail_fast.as_mut(), &waker).is_pending());
+    handle_b.complete(Err("second child, first to fail"));
+    let Poll::Ready(Err(error)) = poll_with(fail_fast.as_mut(), &waker) else { panic!() };
+    assert_eq!(error.first(), (1, &"second child, first to fail"));
+    assert_eq!(error.len(), 1);
+    assert!(!handle_a.alive());
+    drop(handle_a);
+}
+
+#[test]
+fn fail_fast_of_a_tuple_gives_the_tuple_of_successes() {
+    let (_, waker) = CountingWaker::new();
+    let mut fail_fast = pin!(gather((ready(Ok::<_, ()>(1u8)), ready(Ok("two")))).fail_fast());
+    assert_eq!(poll_with(fail_fast.as_mut(), &waker), Poll::Ready(Ok((1, "two"))));
+}
+
+#[test]
+fn fail_fast_after_the_first_poll_panics() {
+    let (_, waker) = CountingWaker::new();
+    let (child, _handle) = manual::<Result<(), ()>>();
+    let mut polled = gather([child]);
+    assert!(poll_with(std::pin::Pin::new(&mut polled), &waker).is_pending());
+    let panic = catch_unwind(AssertUnwindSafe(|| polled.fail_fast())).unwrap_err();
+    assert_eq!(
+        panic.downcast_ref::<&str>(),
+        Some(&"`Gather::fail_fast` called after the first poll")
+    );
+}
+
+#[test]
+fn fail_fast_polled_after_completion_panics() {
+    let (_, waker) = CountingWaker::new();
+    let mut fail_fast = pin!(gather([ready(Err::<(), _>(1))]).fail_fast());
+    assert!(poll_with(fail_fast.as_mut(), &waker).is_ready());
+    let panic = catch_unwind(AssertUnwindSafe(|| poll_with(fail_fast.as_mut(), &waker)));
+    assert_eq!(
+        panic.unwrap_err().downcast_ref::<&str>(),
+        Some(&"`Gather` polled after completion")
+    );
+}
