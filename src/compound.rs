@@ -87,7 +87,10 @@ impl<E, const N: usize> ErrorStore<E> for Inline<N> {
     type Entries = [Option<E>; N];
     type IntoIter = InlineIntoIter<E, N>;
 
-    fn collect(_total: usize, mut error_at: impl FnMut(usize) -> Option<E>) -> ([Option<E>; N], usize) {
+    fn collect(
+        _total: usize,
+        mut error_at: impl FnMut(usize) -> Option<E>,
+    ) -> ([Option<E>; N], usize) {
         let mut len = 0;
         let entries = core::array::from_fn(|i| {
             let error = error_at(i);
@@ -103,7 +106,9 @@ impl<E, const N: usize> ErrorStore<E> for Inline<N> {
         E: 'a;
 
     fn iter(entries: &[Option<E>; N]) -> InlineIter<'_, E> {
-        InlineIter { inner: entries.iter().enumerate() }
+        InlineIter {
+            inner: entries.iter().enumerate(),
+        }
     }
 
     fn get(entries: &[Option<E>; N], index: usize) -> Option<&E> {
@@ -132,7 +137,9 @@ impl<E, const N: usize> ErrorStore<E> for Inline<N> {
     }
 
     fn into_iter(entries: [Option<E>; N]) -> InlineIntoIter<E, N> {
-        InlineIntoIter { inner: entries.into_iter().enumerate() }
+        InlineIntoIter {
+            inner: entries.into_iter().enumerate(),
+        }
     }
 }
 
@@ -146,7 +153,9 @@ impl<'a, E> Iterator for InlineIter<'a, E> {
     type Item = (usize, &'a E);
 
     fn next(&mut self) -> Option<(usize, &'a E)> {
-        self.inner.by_ref().find_map(|(i, e)| e.as_ref().map(|e| (i, e)))
+        self.inner
+            .by_ref()
+            .find_map(|(i, e)| e.as_ref().map(|e| (i, e)))
     }
 }
 
@@ -181,8 +190,9 @@ impl<E> ErrorStore<E> for Heap {
         total: usize,
         mut error_at: impl FnMut(usize) -> Option<E>,
     ) -> (alloc::vec::Vec<(usize, E)>, usize) {
-        let entries: alloc::vec::Vec<_> =
-            (0..total).filter_map(|i| error_at(i).map(|e| (i, e))).collect();
+        let entries: alloc::vec::Vec<_> = (0..total)
+            .filter_map(|i| error_at(i).map(|e| (i, e)))
+            .collect();
         let len = entries.len();
         (entries, len)
     }
@@ -193,7 +203,9 @@ impl<E> ErrorStore<E> for Heap {
         E: 'a;
 
     fn iter(entries: &alloc::vec::Vec<(usize, E)>) -> HeapIter<'_, E> {
-        HeapIter { inner: entries.iter() }
+        HeapIter {
+            inner: entries.iter(),
+        }
     }
 
     fn get(entries: &alloc::vec::Vec<(usize, E)>, index: usize) -> Option<&E> {
@@ -204,7 +216,10 @@ impl<E> ErrorStore<E> for Heap {
     fn partition(
         entries: alloc::vec::Vec<(usize, E)>,
         mut pred: impl FnMut(&E) -> bool,
-    ) -> ((alloc::vec::Vec<(usize, E)>, usize), (alloc::vec::Vec<(usize, E)>, usize)) {
+    ) -> (
+        (alloc::vec::Vec<(usize, E)>, usize),
+        (alloc::vec::Vec<(usize, E)>, usize),
+    ) {
         let (matching, rest): (alloc::vec::Vec<_>, alloc::vec::Vec<_>) =
             entries.into_iter().partition(|(_, e)| pred(e));
         let (m, r) = (matching.len(), rest.len());
@@ -249,7 +264,11 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     }
 
     fn from_parts(entries: S::Entries, len: usize, total: usize) -> Option<Self> {
-        (len > 0).then_some(CompoundError { entries, len, total })
+        (len > 0).then_some(CompoundError {
+            entries,
+            len,
+            total,
+        })
     }
 
     /// How many futures failed. Never zero.
@@ -294,7 +313,9 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     /// assert_eq!(gathered.into_compound_error().unwrap().first(), (1, &"b"));
     /// ```
     pub fn first(&self) -> (usize, &E) {
-        S::iter(&self.entries).next().expect("a CompoundError is never empty")
+        S::iter(&self.entries)
+            .next()
+            .expect("a CompoundError is never empty")
     }
 
     /// Every error with its index, in input order.
@@ -310,7 +331,10 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     /// assert_eq!(all, [(0, &"a"), (2, &"c")]);
     /// ```
     pub fn iter(&self) -> Iter<'_, E, S> {
-        Iter { inner: S::iter(&self.entries), left: self.len }
+        Iter {
+            inner: S::iter(&self.entries),
+            left: self.len,
+        }
     }
 
     /// The error of the future at `index`, if that future failed.
@@ -352,7 +376,10 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     pub fn split(self, pred: impl FnMut(&E) -> bool) -> (Option<Self>, Option<Self>) {
         let total = self.total;
         let ((matching, m), (rest, r)) = S::partition(self.entries, pred);
-        (Self::from_parts(matching, m, total), Self::from_parts(rest, r, total))
+        (
+            Self::from_parts(matching, m, total),
+            Self::from_parts(rest, r, total),
+        )
     }
 
     /// The errors for which `pred` holds, or `None` if there are none (PEP 654's
@@ -428,7 +455,9 @@ impl<E, S: ErrorStore<E>> FusedIterator for IntoIter<E, S> {}
 
 impl<E, S: ErrorStore<E>> fmt::Debug for IntoIter<E, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IntoIter").field("left", &self.left).finish()
+        f.debug_struct("IntoIter")
+            .field("left", &self.left)
+            .finish()
     }
 }
 
@@ -437,7 +466,10 @@ impl<E, S: ErrorStore<E>> IntoIterator for CompoundError<E, S> {
     type IntoIter = IntoIter<E, S>;
 
     fn into_iter(self) -> IntoIter<E, S> {
-        IntoIter { inner: S::into_iter(self.entries), left: self.len }
+        IntoIter {
+            inner: S::into_iter(self.entries),
+            left: self.len,
+        }
     }
 }
 
@@ -499,7 +531,11 @@ where
     S::Entries: Clone,
 {
     fn clone(&self) -> Self {
-        CompoundError { entries: self.entries.clone(), len: self.len, total: self.total }
+        CompoundError {
+            entries: self.entries.clone(),
+            len: self.len,
+            total: self.total,
+        }
     }
 }
 
@@ -531,8 +567,11 @@ impl<E: crate::DynError, S: ErrorStore<E>> CompoundError<E, S> {
     /// assert_eq!(error.errors_of::<std::fmt::Error>().count(), 1);
     /// assert!(error.has_error::<std::num::ParseIntError>());
     /// ```
-    pub fn errors_of<T: core::error::Error + 'static>(&self) -> impl Iterator<Item = (usize, &T)> + '_ {
-        self.iter().filter_map(|(i, e)| e.as_dyn_error().downcast_ref::<T>().map(|t| (i, t)))
+    pub fn errors_of<T: core::error::Error + 'static>(
+        &self,
+    ) -> impl Iterator<Item = (usize, &T)> + '_ {
+        self.iter()
+            .filter_map(|(i, e)| e.as_dyn_error().downcast_ref::<T>().map(|t| (i, t)))
     }
 
     /// Whether any error is of concrete type `T`.

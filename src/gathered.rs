@@ -74,6 +74,7 @@ impl<O> Gathered<O> {
 ///
 /// Implemented for `[Result<T, E>; N]`, `Vec<Result<T, E>>`, `SmallVec<[Result<T, E>; K]>`
 /// and tuples `(Result<A, E>, Result<B, E>, ..)` of up to 12 elements. This trait is sealed.
+#[allow(clippy::len_without_is_empty)] // `len` is hidden plumbing for `Gathered::len`
 pub trait Outcomes: sealed::Sealed {
     /// The error type every future shares.
     type Error;
@@ -256,7 +257,10 @@ impl<O: SliceOutcomes> Gathered<O> {
     /// assert_eq!(gathered.successes().sum::<i32>(), 4);
     /// ```
     pub fn successes(&self) -> impl Iterator<Item = &O::Success> + '_ {
-        self.outputs.as_slice().iter().filter_map(|r| r.as_ref().ok())
+        self.outputs
+            .as_slice()
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
     }
 
     /// The successes for which `pred` holds, in input order.
@@ -330,8 +334,11 @@ where
     /// let parse_errors: Vec<usize> = gathered.errors_of::<ParseIntError>().map(|(i, _)| i).collect();
     /// assert_eq!(parse_errors, [1]);
     /// ```
-    pub fn errors_of<T: core::error::Error + 'static>(&self) -> impl Iterator<Item = (usize, &T)> + '_ {
-        self.errors().filter_map(|(i, e)| e.as_dyn_error().downcast_ref::<T>().map(|t| (i, t)))
+    pub fn errors_of<T: core::error::Error + 'static>(
+        &self,
+    ) -> impl Iterator<Item = (usize, &T)> + '_ {
+        self.errors()
+            .filter_map(|(i, e)| e.as_dyn_error().downcast_ref::<T>().map(|t| (i, t)))
     }
 
     /// Whether any error is of concrete type `T`: asyncio_tools'

@@ -49,6 +49,12 @@
 //!   the [`Inline`] store.
 
 #![no_std]
+// The library is `no_std`: reach for `core` and `alloc` first. (Tests and examples use std.)
+#![warn(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::alloc_instead_of_core
+)]
 #![doc(test(attr(deny(warnings))))]
 
 #[cfg(feature = "alloc")]
@@ -78,9 +84,9 @@ pub use crate::gathered::{Gathered, Outcomes, SliceOutcomes};
 #[doc(hidden)]
 pub fn __doc_block_on<F: core::future::Future>(future: F) -> F::Output {
     use alloc::sync::Arc;
+    use alloc::task::Wake;
     use core::pin::pin;
     use core::task::{Context, Poll};
-    use std::task::Wake;
     use std::thread::{self, Thread};
 
     struct Unpark(Thread);

@@ -69,7 +69,10 @@ fn gather_is_send_and_sync_when_children_and_outputs_are() {
 fn gather_is_not_send_when_a_child_or_an_output_is_not() {
     assert!(!is!(Send, gather([ready(Rc::new(1))])));
     assert!(!is!(Send, gather((ready(1), ready(Rc::new(1))))));
-    assert!(!is!(Send, gather(vec![RcOutput])), "a !Send output makes it !Send");
+    assert!(
+        !is!(Send, gather(vec![RcOutput])),
+        "a !Send output makes it !Send"
+    );
     assert!(!is!(Sync, gather([ready(std::cell::Cell::new(1))])));
     assert!(is!(Send, gather([ready(1)])));
 }

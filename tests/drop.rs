@@ -15,9 +15,16 @@ fn a_child_is_dropped_as_soon_as_it_finishes() {
     let log = DropLog::new();
     let (slow, handle) = manual::<()>();
     let (_, waker) = CountingWaker::new();
-    let mut gather = pin!(gather((log.future("quick", ready(())), log.future("slow", slow))));
+    let mut gather = pin!(gather((
+        log.future("quick", ready(())),
+        log.future("slow", slow)
+    )));
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
-    assert_eq!(log.drops(), ["quick"], "the finished child is gone while its sibling runs");
+    assert_eq!(
+        log.drops(),
+        ["quick"],
+        "the finished child is gone while its sibling runs"
+    );
     handle.complete(());
     assert!(poll_with(gather.as_mut(), &waker).is_ready());
     assert_eq!(log.drops(), ["quick", "slow"]);
@@ -42,7 +49,10 @@ fn dropping_a_gather_part_way_drops_every_child_and_output_exactly_once() {
     drop(gather);
     let mut drops = log.drops();
     drops.sort();
-    assert_eq!(drops, ["child-0", "child-1", "child-2", "child-3", "output-0", "output-2"]);
+    assert_eq!(
+        drops,
+        ["child-0", "child-1", "child-2", "child-3", "output-0", "output-2"]
+    );
 }
 
 #[test]
@@ -51,7 +61,10 @@ fn dropping_a_vec_gather_part_way_drops_everything_exactly_once() {
     let (blocked, _handle) = manual::<Tracked>();
     let mut children: Vec<Pin<Box<dyn Future<Output = Tracked>>>> = (0..20)
         .map(|i| -> Pin<Box<dyn Future<Output = Tracked>>> {
-            Box::pin(log.future(format!("child-{i}"), ready(log.value(format!("output-{i}")))))
+            Box::pin(log.future(
+                format!("child-{i}"),
+                ready(log.value(format!("output-{i}"))),
+            ))
         })
         .collect();
     children.push(Box::pin(log.future("blocked", blocked)));
@@ -72,7 +85,9 @@ fn outputs_handed_back_are_not_dropped_by_the_gather() {
     let log = DropLog::new();
     let (_, waker) = CountingWaker::new();
     let mut gather = pin!(gather([ready(log.value("a")), ready(log.value("b"))]));
-    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else { panic!() };
+    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else {
+        panic!()
+    };
     assert!(log.drops().is_empty());
     let [a, b] = gathered.into_results();
     assert_eq!((a.label(), b.label()), ("a", "b"));
@@ -94,7 +109,10 @@ fn a_child_panic_poisons_the_gather_and_nothing_is_dropped_twice_or_leaked() {
     let mut gather = Box::pin(gather(children));
 
     let panic = catch_unwind(AssertUnwindSafe(|| poll_with(gather.as_mut(), &waker)));
-    assert_eq!(panic.unwrap_err().downcast_ref::<&str>(), Some(&"child 1 broke"));
+    assert_eq!(
+        panic.unwrap_err().downcast_ref::<&str>(),
+        Some(&"child 1 broke")
+    );
     let again = catch_unwind(AssertUnwindSafe(|| poll_with(gather.as_mut(), &waker)));
     assert_eq!(
         again.unwrap_err().downcast_ref::<&str>(),

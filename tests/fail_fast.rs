@@ -28,7 +28,10 @@ fn fail_fast_drops_pending_siblings_before_returning() {
         panic!("fail_fast resolves at the first error")
     };
     assert_eq!(error.first(), (1, &"refused"));
-    assert!(!handle_c.alive(), "the pending sibling was dropped before the future returned");
+    assert!(
+        !handle_c.alive(),
+        "the pending sibling was dropped before the future returned"
+    );
     assert!(fail_fast.is_terminated());
 }
 
@@ -37,7 +40,9 @@ fn fail_fast_reports_every_error_seen_in_the_same_poll_lowest_index_first() {
     let children = [ready(Ok(0)), ready(Err("b")), ready(Ok(2)), ready(Err("d"))];
     let (_, waker) = CountingWaker::new();
     let mut fail_fast = pin!(gather(children).fail_fast());
-    let Poll::Ready(Err(error)) = poll_with(fail_fast.as_mut(), &waker) else { panic!() };
+    let Poll::Ready(Err(error)) = poll_with(fail_fast.as_mut(), &waker) else {
+        panic!()
+    };
     let error: CompoundError<&str, Inline<4>> = error;
     assert_eq!(error.iter().collect::<Vec<_>>(), [(1, &"b"), (3, &"d")]);
     assert_eq!(error.first(), (1, &"b"));
@@ -51,7 +56,9 @@ fn fail_fast_keeps_the_first_observed_error_not_the_lowest_index() {
     let mut fail_fast = pin!(gather((a, b)).fail_fast());
     assert!(poll_with(fail_fast.as_mut(), &waker).is_pending());
     handle_b.complete(Err("second child, first to fail"));
-    let Poll::Ready(Err(error)) = poll_with(fail_fast.as_mut(), &waker) else { panic!() };
+    let Poll::Ready(Err(error)) = poll_with(fail_fast.as_mut(), &waker) else {
+        panic!()
+    };
     assert_eq!(error.first(), (1, &"second child, first to fail"));
     assert_eq!(error.len(), 1);
     assert!(!handle_a.alive());
@@ -62,7 +69,10 @@ fn fail_fast_keeps_the_first_observed_error_not_the_lowest_index() {
 fn fail_fast_of_a_tuple_gives_the_tuple_of_successes() {
     let (_, waker) = CountingWaker::new();
     let mut fail_fast = pin!(gather((ready(Ok::<_, ()>(1u8)), ready(Ok("two")))).fail_fast());
-    assert_eq!(poll_with(fail_fast.as_mut(), &waker), Poll::Ready(Ok((1, "two"))));
+    assert_eq!(
+        poll_with(fail_fast.as_mut(), &waker),
+        Poll::Ready(Ok((1, "two")))
+    );
 }
 
 #[test]

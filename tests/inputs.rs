@@ -31,7 +31,20 @@ fn tuples_of_one_to_twelve_futures_with_different_output_types() {
     )));
     assert_eq!(
         twelve.into_results(),
-        (1, 2, 3, 4, 5, 6, 7, "eight", '9', 10.0, Some(11), "twelve".to_string())
+        (
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+            7,
+            "eight",
+            '9',
+            10.0,
+            Some(11),
+            "twelve".to_string()
+        )
     );
 }
 
@@ -44,12 +57,17 @@ fn a_smallvec_gives_a_smallvec_of_outputs() {
     assert_eq!(successes.as_slice(), [1, 2]);
 
     let spilled: SmallVec<[_; 2]> = (0..5).map(ready).collect();
-    assert_eq!(block_on(gather(spilled)).into_results().as_slice(), [0, 1, 2, 3, 4]);
+    assert_eq!(
+        block_on(gather(spilled)).into_results().as_slice(),
+        [0, 1, 2, 3, 4]
+    );
 }
 
 #[test]
 fn gather_iter_accepts_any_iterator() {
-    let gathered = block_on(gather_iter(["a", "bb", "ccc"].iter().map(|s| ready(s.len()))));
+    let gathered = block_on(gather_iter(
+        ["a", "bb", "ccc"].iter().map(|s| ready(s.len())),
+    ));
     assert_eq!(gathered.into_results().into_vec(), [1, 2, 3]);
     let many = block_on(gather_iter((0..100).map(ready)));
     assert_eq!(many.into_results().into_vec(), (0..100).collect::<Vec<_>>());
@@ -57,8 +75,14 @@ fn gather_iter_accepts_any_iterator() {
 
 #[test]
 fn the_gather_method_works_on_arrays_tuples_and_vectors() {
-    assert_eq!(block_on([ready(1), ready(2)].gather()).into_results(), [1, 2]);
-    assert_eq!(block_on((ready(1), ready('a')).gather()).into_results(), (1, 'a'));
+    assert_eq!(
+        block_on([ready(1), ready(2)].gather()).into_results(),
+        [1, 2]
+    );
+    assert_eq!(
+        block_on((ready(1), ready('a')).gather()).into_results(),
+        (1, 'a')
+    );
     assert_eq!(block_on(vec![ready(1)].gather()).into_results(), [1]);
 }
 

@@ -28,7 +28,9 @@ fn outcomes_keep_input_order_when_children_finish_in_reverse() {
         if i > 0 {
             assert!(poll.is_pending());
         } else {
-            let Poll::Ready(gathered) = poll else { panic!("all children finished") };
+            let Poll::Ready(gathered) = poll else {
+                panic!("all children finished")
+            };
             assert_eq!(gathered.into_results(), [0, 100, 200, 300]);
         }
     }
@@ -40,7 +42,11 @@ fn nothing_runs_until_the_first_poll() {
     let unpolled = gather([child]);
     assert_eq!(handle.polls(), 0);
     drop(unpolled);
-    assert_eq!(handle.polls(), 0, "dropping an unpolled gather polls nothing");
+    assert_eq!(
+        handle.polls(),
+        0,
+        "dropping an unpolled gather polls nothing"
+    );
     assert!(!handle.alive(), "and drops the child");
 
     let (child, handle) = manual::<()>();
@@ -80,7 +86,12 @@ struct OncePerEpoch<F> {
 impl<F> OncePerEpoch<F> {
     fn new(epoch: &Arc<AtomicUsize>, child: F) -> Self {
         let polls = Arc::new(AtomicUsize::new(0));
-        OncePerEpoch { child: Box::pin(child), epoch: epoch.clone(), last: None, polls }
+        OncePerEpoch {
+            child: Box::pin(child),
+            epoch: epoch.clone(),
+            last: None,
+            polls,
+        }
     }
 }
 
@@ -89,7 +100,11 @@ impl<F: Future> Future for OncePerEpoch<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let epoch = self.epoch.load(Ordering::SeqCst);
-        assert_ne!(self.last, Some(epoch), "child polled twice in one poll of the gather");
+        assert_ne!(
+            self.last,
+            Some(epoch),
+            "child polled twice in one poll of the gather"
+        );
         self.last = Some(epoch);
         self.polls.fetch_add(1, Ordering::SeqCst);
         self.child.as_mut().poll(cx)
@@ -103,13 +118,19 @@ fn a_child_that_is_not_woken_is_not_needed_to_make_progress() {
     let (wakes, waker) = CountingWaker::new();
     let mut gather = pin!(gather((a, b)));
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
-    assert_eq!(wakes.wakes(), 0, "a gather of pending children does not wake itself");
+    assert_eq!(
+        wakes.wakes(),
+        0,
+        "a gather of pending children does not wake itself"
+    );
     handle_b.complete("b");
     assert_eq!(wakes.wakes(), 1);
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
     handle_a.complete("a");
     assert_eq!(wakes.wakes(), 2);
-    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else { panic!() };
+    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else {
+        panic!()
+    };
     assert_eq!(gathered.into_results(), ("a", "b"));
 }
 
@@ -121,7 +142,10 @@ fn polling_after_completion_panics_with_a_clear_message() {
     assert!(poll_with(gather.as_mut(), &waker).is_ready());
     assert!(gather.is_terminated());
     let panic = catch_unwind(AssertUnwindSafe(|| poll_with(gather.as_mut(), &waker))).unwrap_err();
-    assert_eq!(panic.downcast_ref::<&str>(), Some(&"`Gather` polled after completion"));
+    assert_eq!(
+        panic.downcast_ref::<&str>(),
+        Some(&"`Gather` polled after completion")
+    );
 }
 
 #[test]
@@ -159,8 +183,14 @@ fn a_large_gather_yields_to_its_executor_after_its_budget() {
 #[test]
 fn a_gather_of_ready_children_needs_one_poll_and_no_wake() {
     let (wakes, waker) = CountingWaker::new();
-    let mut gather = pin!(gather([ready(Ok::<_, ()>(1)), ready(Ok(2)), ready(Err(()))]));
-    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else { panic!() };
+    let mut gather = pin!(gather([
+        ready(Ok::<_, ()>(1)),
+        ready(Ok(2)),
+        ready(Err(()))
+    ]));
+    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else {
+        panic!()
+    };
     assert_eq!(gathered.error_count(), 1);
     assert_eq!(wakes.wakes(), 0);
 }

@@ -45,7 +45,11 @@ pub(crate) struct Engine {
 
 impl Engine {
     pub(crate) fn new(len: usize) -> Self {
-        Engine { remaining: len, phase: Phase::Fresh, readiness: Sweep::new() }
+        Engine {
+            remaining: len,
+            phase: Phase::Fresh,
+            readiness: Sweep::new(),
+        }
     }
 
     /// Whether the gather has handed back its output.
@@ -89,22 +93,24 @@ impl Engine {
         let remaining = &mut self.remaining;
         let mut complete = *remaining == 0;
         let len = slots.len();
-        let end = self.readiness.pass(len, cx, |i, cx| match slots.as_mut().poll_step(i, cx) {
-            Step::Idle => Visit::Skipped,
-            Step::Pending => Visit::Polled,
-            Step::Finished => {
-                *remaining -= 1;
-                if finished(slots.as_mut(), i) == After::Complete {
-                    complete = true;
+        let end = self
+            .readiness
+            .pass(len, cx, |i, cx| match slots.as_mut().poll_step(i, cx) {
+                Step::Idle => Visit::Skipped,
+                Step::Pending => Visit::Polled,
+                Step::Finished => {
+                    *remaining -= 1;
+                    if finished(slots.as_mut(), i) == After::Complete {
+                        complete = true;
+                    }
+                    if *remaining == 0 {
+                        complete = true;
+                        Visit::Stop
+                    } else {
+                        Visit::Polled
+                    }
                 }
-                if *remaining == 0 {
-                    complete = true;
-                    Visit::Stop
-                } else {
-                    Visit::Polled
-                }
-            }
-        });
+            });
 
         if complete {
             self.phase = Phase::Done;

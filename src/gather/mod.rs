@@ -187,7 +187,10 @@ impl<I: Input> Gather<I> {
     /// assert_eq!(fine, Ok([1, 2]));
     /// ```
     pub fn fail_fast(self) -> FailFast<I> {
-        assert!(self.engine.is_fresh(), "`Gather::fail_fast` called after the first poll");
+        assert!(
+            self.engine.is_fresh(),
+            "`Gather::fail_fast` called after the first poll"
+        );
         FailFast::new(self)
     }
 

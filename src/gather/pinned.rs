@@ -40,7 +40,9 @@ pub(crate) fn boxed<T>(slice: &mut alloc::boxed::Box<[T]>) -> Pin<&mut [T]> {
 /// Unlike `Vec`, a `SmallVec` may keep its elements inline, so the caller must hold it
 /// pinned itself (it is a `#[pin]` field of the slot storage).
 #[cfg(feature = "alloc")]
-pub(crate) fn small_vec<A: smallvec::Array>(v: Pin<&mut smallvec::SmallVec<A>>) -> Pin<&mut [A::Item]> {
+pub(crate) fn small_vec<A: smallvec::Array>(
+    v: Pin<&mut smallvec::SmallVec<A>>,
+) -> Pin<&mut [A::Item]> {
     // SAFETY: inline or spilled, the elements stay at their address while the `SmallVec` is
     // pinned and never grown, shrunk or reordered (module invariant).
     unsafe { v.map_unchecked_mut(|v| v.as_mut_slice()) }

@@ -82,9 +82,6 @@ impl<T, E, F: Future<Output = Result<T, E>>> Slot<F> {
         if !self.is_err() {
             return None;
         }
-        match self.take_output() {
-            Err(error) => Some(error),
-            Ok(_) => None,
-        }
+        self.take_output().err()
     }
 }

@@ -144,13 +144,17 @@ mod heap {
 
     impl<F: Future> fmt::Debug for HeapSlots<F> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_struct("HeapSlots").field("len", &self.slots.len()).finish()
+            f.debug_struct("HeapSlots")
+                .field("len", &self.slots.len())
+                .finish()
         }
     }
 
     impl<F: Future> HeapSlots<F> {
         pub(crate) fn new(futures: impl IntoIterator<Item = F>) -> Self {
-            HeapSlots { slots: futures.into_iter().map(Slot::new).collect() }
+            HeapSlots {
+                slots: futures.into_iter().map(Slot::new).collect(),
+            }
         }
     }
 
@@ -185,13 +189,17 @@ mod heap {
 
     impl<A: smallvec::Array> fmt::Debug for InlineSlots<A> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_struct("InlineSlots").field("len", &self.slots.len()).finish()
+            f.debug_struct("InlineSlots")
+                .field("len", &self.slots.len())
+                .finish()
         }
     }
 
     impl<F: Future, const K: usize> InlineSlots<[Slot<F>; K]> {
         pub(crate) fn new(futures: impl IntoIterator<Item = F>) -> Self {
-            InlineSlots { slots: futures.into_iter().map(Slot::new).collect() }
+            InlineSlots {
+                slots: futures.into_iter().map(Slot::new).collect(),
+            }
         }
     }
 

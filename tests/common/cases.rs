@@ -33,9 +33,18 @@ pub async fn settle_all_keeps_every_error_with_its_index() {
     let gathered = gather(children).await;
     assert_eq!(gathered.successes().copied().collect::<Vec<_>>(), [0, 2, 4]);
     let errors: Vec<_> = gathered.errors().map(|(i, e)| (i, e.clone())).collect();
-    assert_eq!(errors, [(1, "child 1 failed".to_string()), (3, "child 3 failed".to_string())]);
+    assert_eq!(
+        errors,
+        [
+            (1, "child 1 failed".to_string()),
+            (3, "child 3 failed".to_string())
+        ]
+    );
     let error = gathered.into_result().unwrap_err();
-    assert_eq!(error.to_string(), "2 of 5 futures failed: [1] child 1 failed; [3] child 3 failed");
+    assert_eq!(
+        error.to_string(),
+        "2 of 5 futures failed: [1] child 1 failed; [3] child 3 failed"
+    );
 }
 
 pub async fn settle_all_of_a_tuple_keeps_each_output_type() {
@@ -61,7 +70,10 @@ pub async fn settle_all_of_a_vec_and_an_iterator() {
             i
         })
         .collect();
-    assert_eq!(gather(children).await.into_results(), (0..50).collect::<Vec<_>>());
+    assert_eq!(
+        gather(children).await.into_results(),
+        (0..50).collect::<Vec<_>>()
+    );
 
     let gathered = gather_iter((0..10u32).map(|i| async move {
         delay_ms(u64::from(10 - i)).await;
@@ -103,11 +115,25 @@ pub async fn fail_fast_returns_the_failing_index_and_drops_pending_siblings() {
     let error = result.unwrap_err();
     assert_eq!(error.first(), (2, &"refused"));
     assert_eq!(error.len(), 1);
-    assert!(elapsed < Duration::from_secs(5), "fail_fast waited for its siblings: {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "fail_fast waited for its siblings: {elapsed:?}"
+    );
     // Every sibling, pending or finished, and every stored output, was dropped exactly
     // once before fail_fast returned.
-    for label in ["quick", "quick-output", "slow-1", "slow-1-output", "failing", "slow-3"] {
-        assert_eq!(log.count(label), 1, "{label} dropped once before return: {log:?}");
+    for label in [
+        "quick",
+        "quick-output",
+        "slow-1",
+        "slow-1-output",
+        "failing",
+        "slow-3",
+    ] {
+        assert_eq!(
+            log.count(label),
+            1,
+            "{label} dropped once before return: {log:?}"
+        );
     }
 }
 
@@ -131,7 +157,7 @@ pub async fn empty_inputs_resolve_at_once() {
 }
 
 pub async fn children_may_borrow_local_data() {
-    let words = vec!["alpha".to_string(), "beta".to_string()];
+    let words = ["alpha".to_string(), "beta".to_string()];
     let lengths = gather([0, 1].map(|i| {
         let word = &words[i];
         async move {

@@ -57,7 +57,10 @@ pub fn drive<F: Future>(future: F, max_polls: usize) -> F::Output {
         if let Poll::Ready(output) = poll_with(future.as_mut(), &waker) {
             return output;
         }
-        assert!(counter.wakes() > before, "pending without a wake: the gather would hang");
+        assert!(
+            counter.wakes() > before,
+            "pending without a wake: the gather would hang"
+        );
     }
     panic!("not ready after {max_polls} polls");
 }
@@ -105,7 +108,12 @@ pub fn manual<T>() -> (Manual<T>, Handle<T>) {
         polls: 0,
         finished: false,
     }));
-    (Manual { state: state.clone() }, Handle { state })
+    (
+        Manual {
+            state: state.clone(),
+        },
+        Handle { state },
+    )
 }
 
 impl<T> Handle<T> {
@@ -170,17 +178,28 @@ impl DropLog {
 
     /// How many times `label` was dropped.
     pub fn count(&self, label: &str) -> usize {
-        self.drops.lock().unwrap().iter().filter(|l| *l == label).count()
+        self.drops
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| *l == label)
+            .count()
     }
 
     /// A value that records its drop under `label`.
     pub fn value(&self, label: impl Into<String>) -> Tracked {
-        Tracked { label: label.into(), log: self.clone() }
+        Tracked {
+            label: label.into(),
+            log: self.clone(),
+        }
     }
 
     /// Wraps `future` so that its drop is recorded under `label`.
     pub fn future<F>(&self, label: impl Into<String>, future: F) -> TrackedFuture<F> {
-        TrackedFuture { future: Box::pin(future), _tracked: self.value(label) }
+        TrackedFuture {
+            future: Box::pin(future),
+            _tracked: self.value(label),
+        }
     }
 }
 
@@ -211,7 +230,11 @@ impl PartialEq for Tracked {
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        self.log.drops.lock().unwrap().push(std::mem::take(&mut self.label));
+        self.log
+            .drops
+            .lock()
+            .unwrap()
+            .push(std::mem::take(&mut self.label));
     }
 }
 
@@ -232,7 +255,10 @@ impl<F: Future> Future for TrackedFuture<F> {
 /// A runtime-agnostic timer: the first poll starts a thread that sleeps for `duration`
 /// and then wakes the child from that thread.
 pub fn delay(duration: Duration) -> Delay {
-    Delay { duration, shared: None }
+    Delay {
+        duration,
+        shared: None,
+    }
 }
 
 pub fn delay_ms(ms: u64) -> Delay {
@@ -263,8 +289,10 @@ impl Future for Delay {
                 Poll::Pending
             }
             None => {
-                let shared =
-                    Arc::new(Mutex::new(DelayShared { done: false, waker: cx.waker().clone() }));
+                let shared = Arc::new(Mutex::new(DelayShared {
+                    done: false,
+                    waker: cx.waker().clone(),
+                }));
                 let timer = shared.clone();
                 let duration = self.duration;
                 thread::spawn(move || {
