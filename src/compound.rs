@@ -48,7 +48,22 @@ pub struct CompoundError<E, S: ErrorStore<E> = DefaultStore> {
 
 /// Where a [`CompoundError`] keeps its entries: [`Inline`] or [`Heap`].
 ///
-/// This trait is sealed: it cannot be implemented outside this crate.
+/// This trait is sealed: it cannot be implemented outside this crate. It appears in
+/// bounds; the gather picks the store for you.
+///
+/// # Examples
+///
+/// ```
+/// use gather::{CompoundError, ErrorStore};
+///
+/// fn describe<E: std::fmt::Display, S: ErrorStore<E>>(error: &CompoundError<E, S>) -> String {
+///     format!("{} failures, first at {}", error.len(), error.first().0)
+/// }
+/// # use core::future::ready;
+/// # use gather::__doc_block_on as block_on;
+/// let gathered = block_on(gather::gather([ready(Ok(0)), ready(Err("x"))]));
+/// assert_eq!(describe(&gathered.into_compound_error().unwrap()), "1 failures, first at 1");
+/// ```
 pub trait ErrorStore<E>: sealed::Sealed {
     #[doc(hidden)]
     type Entries;
@@ -78,6 +93,21 @@ mod sealed {
 }
 
 /// Entries inline, one place per future: `[Option<E>; N]`. No allocator needed.
+///
+/// Array and tuple gathers use it: their compound errors work in `no_std` without
+/// `alloc`.
+///
+/// # Examples
+///
+/// ```
+/// use gather::{gather, CompoundError, Inline};
+/// # use core::future::ready;
+/// # use gather::__doc_block_on as block_on;
+///
+/// let gathered = block_on(gather([ready(Err::<(), _>(1)), ready(Err(2)), ready(Ok(()))]));
+/// let error: CompoundError<i32, Inline<3>> = gathered.into_compound_error().unwrap();
+/// assert_eq!(error.len(), 2);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Inline<const N: usize>;
 
@@ -174,6 +204,22 @@ impl<E, const N: usize> Iterator for InlineIntoIter<E, N> {
 }
 
 /// Entries in a `Vec` of `(index, error)`: one allocation, only when something failed.
+///
+/// `Vec`, `SmallVec` and iterator gathers use it. It is the default store, so
+/// `CompoundError<E>` means `CompoundError<E, Heap>`.
+///
+/// # Examples
+///
+/// ```
+/// use gather::{gather, CompoundError, Heap};
+/// # use core::future::ready;
+/// # use gather::__doc_block_on as block_on;
+///
+/// let gathered = block_on(gather(vec![ready(Err::<(), _>("a")), ready(Err("b"))]));
+/// let error: CompoundError<&str, Heap> = gathered.into_compound_error().unwrap();
+/// let same: CompoundError<&str> = error;
+/// assert_eq!(same.len(), 2);
+/// ```
 #[cfg(feature = "alloc")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Heap;
@@ -248,6 +294,13 @@ impl<'a, E> Iterator for HeapIter<'a, E> {
 }
 
 /// The store a bare `CompoundError<E>` uses: [`Heap`] with the `alloc` feature.
+///
+/// # Examples
+///
+/// ```
+/// use gather::{CompoundError, DefaultStore, Heap};
+/// let _: Option<CompoundError<std::io::Error, DefaultStore>> = None::<CompoundError<std::io::Error, Heap>>;
+/// ```
 #[cfg(feature = "alloc")]
 pub type DefaultStore = Heap;
 
@@ -401,6 +454,18 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
 
 /// Iterator over the errors of a [`CompoundError`], created by
 /// [`CompoundError::iter`]. Yields `(index, &error)` in input order.
+///
+/// # Examples
+///
+/// ```
+/// # use core::future::ready;
+/// # use gather::__doc_block_on as block_on;
+/// let gathered = block_on(gather::gather([ready(Err::<(), _>('a')), ready(Err('b'))]));
+/// let error = gathered.into_compound_error().unwrap();
+/// let mut iter = error.iter();
+/// assert_eq!(iter.len(), 2);
+/// assert_eq!(iter.next(), Some((0, &'a')));
+/// ```
 pub struct Iter<'a, E: 'a, S: ErrorStore<E> = DefaultStore> {
     inner: S::Iter<'a>,
     left: usize,
@@ -431,6 +496,16 @@ impl<E, S: ErrorStore<E>> fmt::Debug for Iter<'_, E, S> {
 
 /// Owning iterator over the errors of a [`CompoundError`]: `(index, error)` in input
 /// order.
+///
+/// # Examples
+///
+/// ```
+/// # use core::future::ready;
+/// # use gather::__doc_block_on as block_on;
+/// let gathered = block_on(gather::gather([ready(Err::<(), _>('a')), ready(Err('b'))]));
+/// let error = gathered.into_compound_error().unwrap();
+/// assert_eq!(error.into_iter().collect::<Vec<_>>(), [(0, 'a'), (1, 'b')]);
+/// ```
 pub struct IntoIter<E, S: ErrorStore<E> = DefaultStore> {
     inner: S::IntoIter,
     left: usize,

@@ -74,6 +74,23 @@ impl<O> Gathered<O> {
 ///
 /// Implemented for `[Result<T, E>; N]`, `Vec<Result<T, E>>`, `SmallVec<[Result<T, E>; K]>`
 /// and tuples `(Result<A, E>, Result<B, E>, ..)` of up to 12 elements. This trait is sealed.
+///
+/// # Examples
+///
+/// ```
+/// use gather::{Gathered, Outcomes};
+///
+/// fn report<O: Outcomes>(gathered: &Gathered<O>) -> String
+/// where
+///     O::Error: std::fmt::Display,
+/// {
+///     gathered.errors().map(|(i, e)| format!("#{i}: {e}")).collect::<Vec<_>>().join(", ")
+/// }
+/// # use core::future::ready;
+/// # use gather::__doc_block_on as block_on;
+/// let gathered = block_on(gather::gather((ready(Ok(1)), ready(Err::<(), _>("down")))));
+/// assert_eq!(report(&gathered), "#1: down");
+/// ```
 #[allow(clippy::len_without_is_empty)] // `len` is hidden plumbing for `Gathered::len`
 pub trait Outcomes: sealed::Sealed {
     /// The error type every future shares.
@@ -93,6 +110,20 @@ pub trait Outcomes: sealed::Sealed {
 
 /// [`Outcomes`] of one success type, stored as a slice of `Result`s: arrays, `Vec`s and
 /// `SmallVec`s. This trait is sealed.
+///
+/// # Examples
+///
+/// ```
+/// use gather::{Gathered, SliceOutcomes};
+///
+/// fn total<O: SliceOutcomes<Success = u32>>(gathered: &Gathered<O>) -> u32 {
+///     gathered.successes().sum()
+/// }
+/// # use core::future::ready;
+/// # use gather::__doc_block_on as block_on;
+/// let gathered = block_on(gather::gather(vec![ready(Ok::<u32, ()>(2)), ready(Ok(3))]));
+/// assert_eq!(total(&gathered), 5);
+/// ```
 pub trait SliceOutcomes: Outcomes {
     /// The success type every future shares.
     type Success;
@@ -285,6 +316,16 @@ impl<O: SliceOutcomes> Gathered<O> {
 /// `Box<dyn Error + Send>` and `Box<dyn Error + Send + Sync>`.
 ///
 /// This trait is sealed.
+///
+/// # Examples
+///
+/// ```
+/// use gather::DynError;
+/// use std::error::Error;
+///
+/// let boxed: Box<dyn Error + Send + Sync> = std::fmt::Error.into();
+/// assert!(boxed.as_dyn_error().is::<std::fmt::Error>());
+/// ```
 #[cfg(feature = "alloc")]
 pub trait DynError: sealed::Sealed {
     /// The error as a trait object, ready for `downcast_ref`.

@@ -76,6 +76,11 @@ pub use crate::gather::{gather, FailFast, Gather, GatherExt, Input};
 pub use crate::gathered::DynError;
 pub use crate::gathered::{Gathered, Outcomes, SliceOutcomes};
 
+/// The README's code compiles (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Runs a future to completion on the current thread, for the doc examples.
 ///
 /// Not part of the API: `gather` needs no runtime, and its examples show that by driving

@@ -37,6 +37,19 @@ pin_project_lite::pin_project! {
     /// Dropping it drops every child still running and every output already stored, each
     /// exactly once. When it resolves to an error, every child still running has already
     /// been dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather::{gather, CompoundError, FailFast, Inline};
+    /// # use core::future::{ready, Ready};
+    /// # use gather::__doc_block_on as block_on;
+    ///
+    /// let checks: FailFast<[Ready<Result<u8, &str>>; 2]> =
+    ///     gather([ready(Ok(1)), ready(Err("disk full"))]).fail_fast();
+    /// let error: CompoundError<&str, Inline<2>> = block_on(checks).unwrap_err();
+    /// assert_eq!(error.to_string(), "1 of 2 futures failed: [1] disk full");
+    /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct FailFast<I>
     where

@@ -25,6 +25,19 @@ use slots::Slots;
 /// with the `alloc` feature a `Vec<F>` or a `SmallVec<[F; K]>`.
 ///
 /// This trait is sealed: it cannot be implemented outside this crate.
+///
+/// # Examples
+///
+/// ```
+/// use gather::{gather, Gather, Input};
+/// # use core::future::ready;
+/// # use gather::__doc_block_on as block_on;
+///
+/// fn first_ready<I: Input>(futures: I) -> Gather<I> {
+///     gather(futures)
+/// }
+/// assert_eq!(block_on(first_ready([ready('a')])).into_results(), ['a']);
+/// ```
 pub trait Input: sealed::Sealed {
     #[doc(hidden)]
     type Slots: Slots;
@@ -132,6 +145,21 @@ pin_project_lite::pin_project! {
     /// gather wakes itself and returns `Pending`, so a large gather does not starve the
     /// other tasks of its executor. Without the `alloc` feature, every poll polls every
     /// child still running (there is nowhere to keep a waker per child).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather::{gather, Gather};
+    /// use futures_core::FusedFuture;
+    /// # use core::future::{ready, Ready};
+    /// # use gather::__doc_block_on as block_on;
+    ///
+    /// let mut both: Gather<[Ready<u8>; 2]> = gather([ready(1), ready(2)]);
+    /// assert_eq!(both.len(), 2);
+    /// assert!(!both.is_terminated());
+    /// assert_eq!(block_on(&mut both).into_results(), [1, 2]);
+    /// assert!(both.is_terminated());
+    /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct Gather<I>
     where
