@@ -645,8 +645,7 @@ impl<E: crate::DynError, S: ErrorStore<E>> CompoundError<E, S> {
     pub fn errors_of<T: core::error::Error + 'static>(
         &self,
     ) -> impl Iterator<Item = (usize, &T)> + '_ {
-        self.iter()
-            .filter_map(|(i, e)| e.as_dyn_error().downcast_ref::<T>().map(|t| (i, t)))
+        crate::gathered::of_type(self.iter())
     }
 
     /// Whether any error is of concrete type `T`.

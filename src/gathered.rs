@@ -332,6 +332,18 @@ pub trait DynError: sealed::Sealed {
     fn as_dyn_error(&self) -> &(dyn core::error::Error + 'static);
 }
 
+/// The errors of `errors` whose concrete type is `T`.
+#[cfg(feature = "alloc")]
+pub(crate) fn of_type<'a, E, T>(
+    errors: impl Iterator<Item = (usize, &'a E)> + 'a,
+) -> impl Iterator<Item = (usize, &'a T)> + 'a
+where
+    E: DynError + 'a,
+    T: core::error::Error + 'static,
+{
+    errors.filter_map(|(i, e)| e.as_dyn_error().downcast_ref::<T>().map(|t| (i, t)))
+}
+
 #[cfg(feature = "alloc")]
 mod dyn_error {
     use alloc::boxed::Box;
@@ -378,8 +390,7 @@ where
     pub fn errors_of<T: core::error::Error + 'static>(
         &self,
     ) -> impl Iterator<Item = (usize, &T)> + '_ {
-        self.errors()
-            .filter_map(|(i, e)| e.as_dyn_error().downcast_ref::<T>().map(|t| (i, t)))
+        of_type(self.errors())
     }
 
     /// Whether any error is of concrete type `T`: asyncio_tools'
