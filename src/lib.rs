@@ -56,6 +56,8 @@
     clippy::alloc_instead_of_core
 )]
 #![doc(test(attr(deny(warnings))))]
+// `unsafe` lives in `gather::raw` only.
+#![deny(unsafe_code)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

@@ -8,7 +8,7 @@ use core::fmt;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use super::readiness::{PassEnd, Sweep, Visit};
+use super::readiness::{PassEnd, Readiness, Visit};
 use super::slot::Step;
 use super::slots::Slots;
 
@@ -37,19 +37,15 @@ pub(crate) enum After {
 
 /// Bookkeeping shared by every mode: how many children are still running, the phase, and
 /// the readiness that picks which children to poll.
-pub(crate) struct Engine {
+pub(crate) struct Engine<R> {
     remaining: usize,
     phase: Phase,
-    readiness: Sweep,
+    readiness: R,
 }
 
-impl Engine {
-    pub(crate) fn new(len: usize) -> Self {
-        Engine {
-            remaining: len,
-            phase: Phase::Fresh,
-            readiness: Sweep::new(),
-        }
+impl<R: Readiness> Engine<R> {
+    pub(crate) fn new(len: usize, readiness: R) -> Self {
+        Engine { remaining: len, phase: Phase::Fresh, readiness }
     }
 
     /// Whether the gather has handed back its output.
@@ -126,7 +122,7 @@ impl Engine {
     }
 }
 
-impl fmt::Debug for Engine {
+impl<R> fmt::Debug for Engine<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine")
             .field("remaining", &self.remaining)

@@ -2,7 +2,8 @@
 
 mod engine;
 mod fail_fast;
-mod pinned;
+#[allow(unsafe_code)]
+mod raw;
 mod readiness;
 mod slot;
 mod slots;
@@ -167,13 +168,13 @@ pin_project_lite::pin_project! {
     {
         #[pin]
         slots: I::Slots,
-        engine: Engine,
+        engine: Engine<<I::Slots as Slots>::Readiness>,
     }
 }
 
 impl<I: Input> Gather<I> {
     fn from_slots(slots: I::Slots) -> Self {
-        let engine = Engine::new(slots.len());
+        let engine = Engine::new(slots.len(), slots.readiness());
         Gather { slots, engine }
     }
 

@@ -10,7 +10,8 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::Context;
 
-use super::pinned;
+use super::raw::pin as pinned;
+use super::readiness::{Readiness, Sweep};
 use super::slot::{Slot, Step};
 use crate::gathered::Outcomes;
 
@@ -18,6 +19,11 @@ use crate::gathered::Outcomes;
 pub trait Slots {
     /// Every child's output, in input order: `[O; N]`, `(A, B, ..)`, `Vec<O>`, ...
     type Outputs;
+    /// How the engine picks which children to poll (see `readiness.rs`).
+    type Readiness: Readiness;
+
+    /// The readiness for this storage, before the first poll.
+    fn readiness(&self) -> Self::Readiness;
 
     /// How many children the gather was given.
     fn len(&self) -> usize;
@@ -50,6 +56,10 @@ pub trait SlotSlice {
     type Future: Future;
     /// See [`Slots::Outputs`].
     type Outputs;
+    /// See [`Slots::Readiness`].
+    type Readiness: Readiness;
+
+    fn readiness(&self) -> Self::Readiness;
 
     fn slots(&self) -> &[Slot<Self::Future>];
     fn slots_pinned(self: Pin<&mut Self>) -> Pin<&mut [Slot<Self::Future>]>;
@@ -62,6 +72,11 @@ pub trait SlotSlice {
 
 impl<S: SlotSlice> Slots for S {
     type Outputs = S::Outputs;
+    type Readiness = S::Readiness;
+
+    fn readiness(&self) -> S::Readiness {
+        SlotSlice::readiness(self)
+    }
 
     #[inline]
     fn len(&self) -> usize {
@@ -105,6 +120,11 @@ where
 impl<F: Future, const N: usize> SlotSlice for [Slot<F>; N] {
     type Future = F;
     type Outputs = [F::Output; N];
+    type Readiness = Sweep;
+
+    fn readiness(&self) -> Sweep {
+        Sweep::default()
+    }
 
     fn slots(&self) -> &[Slot<F>] {
         self
@@ -133,7 +153,8 @@ mod heap {
     use smallvec::SmallVec;
 
     use super::SlotSlice;
-    use crate::gather::pinned;
+    use crate::gather::readiness::{Adaptive, Sweep, Wakers};
+    use crate::gather::raw::pin as pinned;
     use crate::gather::slot::Slot;
 
     /// Slots in one heap allocation (a `Vec` input). A boxed slice cannot grow, so its
@@ -161,6 +182,11 @@ mod heap {
     impl<F: Future> SlotSlice for HeapSlots<F> {
         type Future = F;
         type Outputs = Vec<F::Output>;
+        type Readiness = Wakers;
+
+        fn readiness(&self) -> Wakers {
+            Wakers::default()
+        }
 
         fn slots(&self) -> &[Slot<F>] {
             &self.slots
@@ -206,6 +232,15 @@ mod heap {
     impl<F: Future, const K: usize> SlotSlice for InlineSlots<[Slot<F>; K]> {
         type Future = F;
         type Outputs = SmallVec<[F::Output; K]>;
+        type Readiness = Adaptive;
+
+        fn readiness(&self) -> Adaptive {
+            if self.slots.spilled() {
+                Adaptive::Wakers(Wakers::default())
+            } else {
+                Adaptive::Sweep(Sweep::default())
+            }
+        }
 
         fn slots(&self) -> &[Slot<F>] {
             &self.slots

@@ -7,6 +7,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::Context;
 
+use super::readiness::Sweep;
 use super::slot::{Slot, Step};
 use super::slots::{ErrorOf, ResultSlots, Slots};
 use super::{sealed, Input};
@@ -37,6 +38,11 @@ macro_rules! tuple {
 
         impl<$($F: Future),+> Slots for $Slots<$($F),+> {
             type Outputs = ($($F::Output,)+);
+            type Readiness = Sweep;
+
+            fn readiness(&self) -> Sweep {
+                Sweep::default()
+            }
 
             fn len(&self) -> usize {
                 $len

@@ -129,6 +129,11 @@ impl<T> Handle<T> {
         }
     }
 
+    /// Takes the waker the child registered at its last poll, as a reactor would.
+    pub fn take_waker(&self) -> Option<Waker> {
+        self.state.lock().unwrap().waker.take()
+    }
+
     /// How many times the child was polled.
     pub fn polls(&self) -> usize {
         self.state.lock().unwrap().polls

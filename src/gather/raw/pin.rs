@@ -1,8 +1,8 @@
 //! Pin projection into the elements of slot storage.
 //!
-//! This is the crate's only `unsafe` code. `pin-project-lite` projects named fields, but
-//! not the elements of an array, a `Vec` or a `SmallVec`, so the two projections it cannot
-//! give live here, each with the argument for why it is sound.
+//! `pin-project-lite` projects named fields, but not the elements of an array, a boxed
+//! slice or a `SmallVec`, so the projections it cannot give live here, each with the
+//! argument for why it is sound.
 //!
 //! The invariant every caller keeps: slot storage never moves or reallocates its elements
 //! once the `Gather` holding it has been pinned. Storage is built once, before the first

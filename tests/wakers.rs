@@ -1,0 +1,225 @@
+//! Per-child wakers (`Vec` inputs): a wake re-polls only its own child, whatever the
+//! number of children, and wakers stay valid however long a child keeps them.
+mod common;
+
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::thread;
+
+use common::{manual, poll_with, CountingWaker};
+use gather::gather;
+
+/// An outside event source: child `i` stays pending until the reactor fires `i`.
+struct Reactor {
+    wakers: Mutex<Vec<Option<Waker>>>,
+    fired: Vec<AtomicBool>,
+    polls: AtomicUsize,
+}
+
+impl Reactor {
+    fn new(len: usize) -> Arc<Self> {
+        Arc::new(Reactor {
+            wakers: Mutex::new(vec![None; len]),
+            fired: (0..len).map(|_| AtomicBool::new(false)).collect(),
+            polls: AtomicUsize::new(0),
+        })
+    }
+
+    fn child(self: &Arc<Self>, id: usize) -> Event {
+        Event { id, reactor: self.clone() }
+    }
+
+    fn fire(&self, id: usize) {
+        self.fired[id].store(true, Ordering::SeqCst);
+        let waker = self.wakers.lock().unwrap()[id].take();
+        waker.expect("the child registered a waker").wake();
+    }
+}
+
+struct Event {
+    id: usize,
+    reactor: Arc<Reactor>,
+}
+
+impl Future for Event {
+    type Output = usize;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        self.reactor.polls.fetch_add(1, Ordering::SeqCst);
+        if self.reactor.fired[self.id].load(Ordering::SeqCst) {
+            return Poll::Ready(self.id);
+        }
+        self.reactor.wakers.lock().unwrap()[self.id] = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// A fixed pseudo-random permutation of `0..len`.
+fn shuffled(len: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    for i in (1..len).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        order.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+#[test]
+fn each_child_is_polled_exactly_twice_when_woken_once_in_random_order() {
+    const N: usize = 10_000;
+    let reactor = Reactor::new(N);
+    let children: Vec<_> = (0..N).map(|id| reactor.child(id)).collect();
+    let (_, waker) = CountingWaker::new();
+    let mut gather = pin!(gather(children));
+
+    // The first poll reaches every child, 128 per poll of the gather.
+    while reactor.polls.load(Ordering::SeqCst) < N {
+        assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    }
+    assert_eq!(reactor.polls.load(Ordering::SeqCst), N);
+
+    let order = shuffled(N);
+    let (last, rest) = order.split_last().unwrap();
+    for (fired, &id) in rest.iter().enumerate() {
+        reactor.fire(id);
+        assert!(poll_with(gather.as_mut(), &waker).is_pending());
+        assert_eq!(reactor.polls.load(Ordering::SeqCst), N + fired + 1, "only child {id}");
+    }
+    reactor.fire(*last);
+    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else { panic!() };
+    assert_eq!(reactor.polls.load(Ordering::SeqCst), 2 * N);
+    assert_eq!(gathered.into_results(), (0..N).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_wake_re_polls_only_its_own_child() {
+    let (children, handles): (Vec<_>, Vec<_>) = (0..8).map(|_| manual::<usize>()).unzip();
+    let (wakes, waker) = CountingWaker::new();
+    let mut gather = pin!(gather(children));
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+
+    handles[5].complete(5);
+    assert_eq!(wakes.wakes(), 1);
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    let polls: Vec<_> = handles.iter().map(|h| h.polls()).collect();
+    assert_eq!(polls, [1, 1, 1, 1, 1, 2, 1, 1]);
+}
+
+#[test]
+fn many_wakes_of_one_child_queue_it_once_and_wake_the_gather_once() {
+    let (child, handle) = manual::<()>();
+    let (other, _other_handle) = manual::<()>();
+    let (wakes, waker) = CountingWaker::new();
+    let mut gather = pin!(gather(vec![child, other]));
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    let kept = KeptWaker::default();
+    // The child's waker, cloned by a "reactor" and woken three times.
+    let child_waker = handle.take_waker().unwrap();
+    kept.set(child_waker.clone());
+    child_waker.wake_by_ref();
+    child_waker.wake_by_ref();
+    kept.wake();
+    assert_eq!(wakes.wakes(), 1, "one wake of the gather for a queued child");
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    assert_eq!(handle.polls(), 2, "polled once for three wakes");
+}
+
+#[derive(Default)]
+struct KeptWaker(Mutex<Option<Waker>>);
+
+impl KeptWaker {
+    fn set(&self, waker: Waker) {
+        *self.0.lock().unwrap() = Some(waker);
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = self.0.lock().unwrap().take() {
+            waker.wake();
+        }
+    }
+}
+
+#[test]
+fn a_child_that_wakes_itself_is_polled_again_only_in_the_next_poll() {
+    let polls = Arc::new(AtomicUsize::new(0));
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            let polls = polls.clone();
+            std::future::poll_fn(move |cx| {
+                polls.fetch_add(1, Ordering::SeqCst);
+                cx.waker().wake_by_ref();
+                Poll::<()>::Pending
+            })
+        })
+        .collect();
+    let (wakes, waker) = CountingWaker::new();
+    let mut gather = pin!(gather(children));
+    for round in 1..=4 {
+        assert!(poll_with(gather.as_mut(), &waker).is_pending());
+        assert_eq!(polls.load(Ordering::SeqCst), 3 * round);
+        assert!(wakes.wakes() >= round, "the self-wakes woke the gather");
+    }
+}
+
+#[test]
+fn wakers_kept_after_the_gather_is_dropped_stay_valid() {
+    let (child, handle) = manual::<u8>();
+    let (_, waker) = CountingWaker::new();
+    let mut gather = Box::pin(gather(vec![child]));
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    let kept = handle.take_waker().unwrap();
+    let kept_clone = kept.clone();
+    drop(gather);
+    // Waking and dropping wakers of a gather that is gone does nothing, and frees nothing
+    // twice (Miri checks).
+    kept.wake_by_ref();
+    drop(kept);
+    let moved = thread::spawn(move || {
+        kept_clone.wake_by_ref();
+        kept_clone
+    })
+    .join()
+    .unwrap();
+    moved.wake();
+}
+
+#[test]
+fn a_finished_child_woken_again_is_not_polled_again() {
+    let (a, handle_a) = manual::<u8>();
+    let (b, handle_b) = manual::<u8>();
+    let (_, waker) = CountingWaker::new();
+    let mut gather = pin!(gather(vec![a, b]));
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    let a_waker = handle_a.take_waker().unwrap();
+    handle_a.complete(1);
+    a_waker.wake_by_ref(); // a stray wake of a child that is about to finish
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    a_waker.wake(); // and one after it finished: the `Manual` child asserts it is not polled
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    handle_b.complete(2);
+    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else { panic!() };
+    assert_eq!(gathered.into_results(), [1, 2]);
+}
+
+#[test]
+fn wakes_from_other_threads_complete_the_gather() {
+    let (children, handles): (Vec<_>, Vec<_>) = (0..64).map(|_| manual::<usize>()).unzip();
+    let gather = gather(children);
+    let wakers = thread::spawn(move || {
+        for (i, handle) in handles.iter().enumerate().rev() {
+            while handle.polls() == 0 {
+                thread::yield_now();
+            }
+            handle.complete(i);
+        }
+    });
+    let gathered = common::block_on(gather);
+    wakers.join().unwrap();
+    assert_eq!(gathered.into_results(), (0..64).collect::<Vec<_>>());
+}
