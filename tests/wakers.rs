@@ -29,7 +29,10 @@ impl Reactor {
     }
 
     fn child(self: &Arc<Self>, id: usize) -> Event {
-        Event { id, reactor: self.clone() }
+        Event {
+            id,
+            reactor: self.clone(),
+        }
     }
 
     fn fire(&self, id: usize) {
@@ -89,10 +92,16 @@ fn each_child_is_polled_exactly_twice_when_woken_once_in_random_order() {
     for (fired, &id) in rest.iter().enumerate() {
         reactor.fire(id);
         assert!(poll_with(gather.as_mut(), &waker).is_pending());
-        assert_eq!(reactor.polls.load(Ordering::SeqCst), N + fired + 1, "only child {id}");
+        assert_eq!(
+            reactor.polls.load(Ordering::SeqCst),
+            N + fired + 1,
+            "only child {id}"
+        );
     }
     reactor.fire(*last);
-    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else { panic!() };
+    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else {
+        panic!()
+    };
     assert_eq!(reactor.polls.load(Ordering::SeqCst), 2 * N);
     assert_eq!(gathered.into_results(), (0..N).collect::<Vec<_>>());
 }
@@ -125,7 +134,11 @@ fn many_wakes_of_one_child_queue_it_once_and_wake_the_gather_once() {
     child_waker.wake_by_ref();
     child_waker.wake_by_ref();
     kept.wake();
-    assert_eq!(wakes.wakes(), 1, "one wake of the gather for a queued child");
+    assert_eq!(
+        wakes.wakes(),
+        1,
+        "one wake of the gather for a queued child"
+    );
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
     assert_eq!(handle.polls(), 2, "polled once for three wakes");
 }
@@ -203,7 +216,9 @@ fn a_finished_child_woken_again_is_not_polled_again() {
     a_waker.wake(); // and one after it finished: the `Manual` child asserts it is not polled
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
     handle_b.complete(2);
-    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else { panic!() };
+    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else {
+        panic!()
+    };
     assert_eq!(gathered.into_results(), [1, 2]);
 }
 

@@ -45,7 +45,11 @@ pub(crate) struct Engine<R> {
 
 impl<R: Readiness> Engine<R> {
     pub(crate) fn new(len: usize, readiness: R) -> Self {
-        Engine { remaining: len, phase: Phase::Fresh, readiness }
+        Engine {
+            remaining: len,
+            phase: Phase::Fresh,
+            readiness,
+        }
     }
 
     /// Whether the gather has handed back its output.

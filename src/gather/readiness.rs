@@ -120,7 +120,9 @@ mod per_child {
             set.collect_woken();
             let mut polled = 0;
             while polled < BUDGET {
-                let Some(index) = set.next() else { return PassEnd::Swept };
+                let Some(index) = set.next() else {
+                    return PassEnd::Swept;
+                };
                 let waker = set.waker(index);
                 match visit(index, &mut Context::from_waker(&waker)) {
                     Visit::Skipped => {}

@@ -153,8 +153,8 @@ mod heap {
     use smallvec::SmallVec;
 
     use super::SlotSlice;
-    use crate::gather::readiness::{Adaptive, Sweep, Wakers};
     use crate::gather::raw::pin as pinned;
+    use crate::gather::readiness::{Adaptive, Sweep, Wakers};
     use crate::gather::slot::Slot;
 
     /// Slots in one heap allocation (a `Vec` input). A boxed slice cannot grow, so its

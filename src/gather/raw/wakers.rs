@@ -86,7 +86,9 @@ impl ReadySet {
         let layout = layout(len);
         // SAFETY: the layout has a non-zero size (the header is not zero-sized).
         let base = unsafe { alloc(layout) };
-        let Some(base) = NonNull::new(base) else { handle_alloc_error(layout) };
+        let Some(base) = NonNull::new(base) else {
+            handle_alloc_error(layout)
+        };
         let header = base.cast::<Header>();
         // SAFETY: the block is freshly allocated with room and alignment for a header at
         // its start and `len` nodes at `NODES`; each write initialises memory we own.
@@ -107,7 +109,12 @@ impl ReadySet {
                 });
             }
         }
-        ReadySet { header, local_head: ptr::null_mut(), local_tail: ptr::null_mut(), fresh: 0 }
+        ReadySet {
+            header,
+            local_head: ptr::null_mut(),
+            local_tail: ptr::null_mut(),
+            fresh: 0,
+        }
     }
 
     fn header(&self) -> &Header {
@@ -118,7 +125,14 @@ impl ReadySet {
     fn node(&self, index: usize) -> *mut Node {
         debug_assert!(index < self.header().len);
         // SAFETY: `index < len`, so the offset stays inside the block.
-        unsafe { self.header.as_ptr().cast::<u8>().add(NODES).cast::<Node>().add(index) }
+        unsafe {
+            self.header
+                .as_ptr()
+                .cast::<u8>()
+                .add(NODES)
+                .cast::<Node>()
+                .add(index)
+        }
     }
 
     /// Makes `waker` the one that child wakes wake.
@@ -209,7 +223,9 @@ impl Drop for ReadySet {
 
 impl core::fmt::Debug for ReadySet {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ReadySet").field("len", &self.header().len).finish()
+        f.debug_struct("ReadySet")
+            .field("len", &self.header().len)
+            .finish()
     }
 }
 
@@ -244,7 +260,10 @@ unsafe fn header_of(node: *const Node) -> *mut Header {
     // so stepping back that far lands on the header, in the same allocation.
     unsafe {
         let index = (*node).index;
-        node.cast::<u8>().sub(NODES + index * size_of::<Node>()).cast::<Header>().cast_mut()
+        node.cast::<u8>()
+            .sub(NODES + index * size_of::<Node>())
+            .cast::<Header>()
+            .cast_mut()
     }
 }
 
@@ -259,7 +278,10 @@ unsafe fn clone(data: *const ()) -> RawWaker {
     // Relaxed is enough to take a reference from one we already hold (as `Arc` does).
     // SAFETY: the block is live: the waker being cloned holds a reference.
     let old = unsafe { (*header).refs.fetch_add(1, Ordering::Relaxed) };
-    assert!(old <= isize::MAX as usize, "gather: waker reference count overflow");
+    assert!(
+        old <= isize::MAX as usize,
+        "gather: waker reference count overflow"
+    );
     RawWaker::new(data, &VTABLE)
 }
 
@@ -330,13 +352,18 @@ unsafe impl Sync for AtomicWaker {}
 
 impl AtomicWaker {
     fn new() -> Self {
-        AtomicWaker { state: AtomicUsize::new(IDLE), waker: UnsafeCell::new(None) }
+        AtomicWaker {
+            state: AtomicUsize::new(IDLE),
+            waker: UnsafeCell::new(None),
+        }
     }
 
     /// Stores `waker` (cloning only when it would wake another task). One registrant at a
     /// time: the gather, through `&mut` access to its poll.
     fn register(&self, waker: &Waker) {
-        match self.state.compare_exchange(IDLE, REGISTERING, Ordering::Acquire, Ordering::Acquire)
+        match self
+            .state
+            .compare_exchange(IDLE, REGISTERING, Ordering::Acquire, Ordering::Acquire)
         {
             Ok(_) => {
                 // SAFETY: `REGISTERING` gives us the slot: wakers that come now only set

@@ -1,0 +1,607 @@
+//! Side-by-side benchmarks: `gather` against the crates people use today, in one run.
+//!
+//! `cargo bench` prints, for each scenario and number of children N, one row per
+//! implementation: nanoseconds per child (best of several batches), child polls per child,
+//! and allocations per gather (counting the input `Vec` and the output). No runtime: a
+//! hand-made `block_on` drives every future.
+//!
+//! Scenarios:
+//! - `ready`: every child is ready at its first poll; every 7th is an `Err`.
+//! - `yield_once`: each child wakes itself and returns `Pending` once, then is ready.
+//! - `external_wake`: each child stays pending until an outside reactor wakes it; the
+//!   reactor fires one child per outer poll, in a fixed random order.
+//!
+//! `cargo bench -- quick` runs shorter batches (for CI); `cargo bench -- SCENARIO` runs one
+//! scenario.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use futures_concurrency::prelude::*;
+
+// ---------------------------------------------------------------------------------------
+// Counting: allocations (global allocator) and child polls (only in counting runs).
+
+struct CountingAlloc;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; it only counts.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as for `alloc` and `dealloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+thread_local! {
+    static POLLS: Cell<u64> = const { Cell::new(0) };
+}
+
+#[inline(always)]
+fn count_poll<const COUNT: bool>() {
+    if COUNT {
+        POLLS.with(|p| p.set(p.get() + 1));
+    }
+}
+
+type Outcome = Result<u64, u64>;
+
+fn outcome(i: u64) -> Outcome {
+    if i % 7 == 6 {
+        Err(i)
+    } else {
+        Ok(i)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Children.
+
+/// Ready at its first poll.
+struct ReadyChild<const COUNT: bool>(u64);
+
+impl<const COUNT: bool> Future for ReadyChild<COUNT> {
+    type Output = Outcome;
+    #[inline]
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Outcome> {
+        count_poll::<COUNT>();
+        Poll::Ready(outcome(self.0))
+    }
+}
+
+/// Wakes itself and returns `Pending` once, then is ready.
+struct YieldOnce<const COUNT: bool> {
+    i: u64,
+    yielded: bool,
+}
+
+impl<const COUNT: bool> Future for YieldOnce<COUNT> {
+    type Output = Outcome;
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        count_poll::<COUNT>();
+        if self.yielded {
+            return Poll::Ready(outcome(self.i));
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// An outside event source for `external_wake`: fires one child at a time.
+struct Reactor {
+    wakers: RefCell<Vec<Option<Waker>>>,
+    fired: RefCell<Vec<bool>>,
+    registered: Cell<usize>,
+}
+
+impl Reactor {
+    fn new(n: usize) -> Self {
+        Reactor {
+            wakers: RefCell::new(vec![None; n]),
+            fired: RefCell::new(vec![false; n]),
+            registered: Cell::new(0),
+        }
+    }
+
+    fn fire(&self, id: usize) {
+        self.fired.borrow_mut()[id] = true;
+        if let Some(waker) = self.wakers.borrow_mut()[id].take() {
+            waker.wake();
+        }
+    }
+}
+
+/// Pending until the reactor fires it.
+struct External<'r, const COUNT: bool> {
+    id: usize,
+    reactor: &'r Reactor,
+}
+
+impl<const COUNT: bool> Future for External<'_, COUNT> {
+    type Output = Outcome;
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        count_poll::<COUNT>();
+        if self.reactor.fired.borrow()[self.id] {
+            return Poll::Ready(outcome(self.id as u64));
+        }
+        let mut wakers = self.reactor.wakers.borrow_mut();
+        let slot = &mut wakers[self.id];
+        if slot.is_none() {
+            self.reactor
+                .registered
+                .set(self.reactor.registered.get() + 1);
+        }
+        match slot {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Driving.
+
+struct Noop;
+
+impl Wake for Noop {
+    fn wake(self: Arc<Self>) {}
+    fn wake_by_ref(self: &Arc<Self>) {}
+}
+
+fn noop_waker() -> Waker {
+    Waker::from(Arc::new(Noop))
+}
+
+/// Polls until ready (busy: a woken future is polled again at once).
+fn block_on<F: Future>(future: F, waker: &Waker) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+/// Drives `future` with `reactor`: polls until every child registered, then fires one
+/// child per poll in `order`, then polls until ready.
+fn drive_external<F: Future>(
+    future: F,
+    reactor: &Reactor,
+    order: &[usize],
+    waker: &Waker,
+) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        if reactor.registered.get() == order.len() {
+            break;
+        }
+    }
+    for &id in order {
+        reactor.fire(id);
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+fn shuffled(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut state = 0x2545_F491_4F6C_DD1D_u64;
+    for i in (1..n).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        order.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+// ---------------------------------------------------------------------------------------
+// The implementations, each a function of the children that runs them to the end and
+// returns how many outcomes it got (so nothing is optimised away).
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Imp {
+    Gather,
+    GatherFailFast,
+    JoinAll,
+    TryJoinAll,
+    ConcurrencyJoin,
+    ConcurrencyTryJoin,
+    BufferedJoinAll,
+    PlainLoop,
+}
+
+const IMPS: [Imp; 8] = [
+    Imp::Gather,
+    Imp::JoinAll,
+    Imp::ConcurrencyJoin,
+    Imp::BufferedJoinAll,
+    Imp::PlainLoop,
+    Imp::GatherFailFast,
+    Imp::TryJoinAll,
+    Imp::ConcurrencyTryJoin,
+];
+
+impl Imp {
+    fn name(self) -> &'static str {
+        match self {
+            Imp::Gather => "gather (settle all)",
+            Imp::GatherFailFast => "gather fail_fast",
+            Imp::JoinAll => "futures join_all",
+            Imp::TryJoinAll => "futures try_join_all",
+            Imp::ConcurrencyJoin => "futures-concurrency join",
+            Imp::ConcurrencyTryJoin => "futures-concurrency try_join",
+            Imp::BufferedJoinAll => "futures-buffered join_all",
+            Imp::PlainLoop => "plain loop (floor)",
+        }
+    }
+
+    /// Whether this implementation rescans or re-polls every child on every wake, so
+    /// that `external_wake` at large N would take minutes.
+    fn quadratic(self) -> bool {
+        matches!(self, Imp::ConcurrencyJoin | Imp::ConcurrencyTryJoin)
+    }
+
+    /// Builds the future over `children` and runs it with `run`.
+    fn run<F>(self, children: Vec<F>, run: impl Runner) -> usize
+    where
+        F: Future<Output = Outcome> + Unpin,
+    {
+        match self {
+            Imp::Gather => run.run(gather::gather(children), |g| g.len()),
+            Imp::GatherFailFast => run.run(gather::gather(children).fail_fast(), |r| {
+                r.map_or_else(|e| e.len(), |v| v.len())
+            }),
+            Imp::JoinAll => run.run(futures::future::join_all(children), |v| v.len()),
+            Imp::TryJoinAll => run.run(futures::future::try_join_all(children), |r| {
+                r.map_or(1, |v| v.len())
+            }),
+            Imp::ConcurrencyJoin => run.run(children.join(), |v| v.len()),
+            Imp::ConcurrencyTryJoin => run.run(children.try_join(), |r| r.map_or(1, |v| v.len())),
+            Imp::BufferedJoinAll => run.run(futures_buffered::join_all(children), |v| v.len()),
+            Imp::PlainLoop => run.run(PlainLoop::new(children), |v| v.len()),
+        }
+    }
+}
+
+/// The floor: polls each child once, in order, and collects (ready children only).
+struct PlainLoop<F: Future> {
+    children: Vec<F>,
+}
+
+impl<F: Future> PlainLoop<F> {
+    fn new(children: Vec<F>) -> Self {
+        PlainLoop { children }
+    }
+}
+
+impl<F: Future + Unpin> Future for PlainLoop<F> {
+    type Output = Vec<F::Output>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<F::Output>> {
+        let out = self
+            .children
+            .iter_mut()
+            .map(|c| match Pin::new(c).poll(cx) {
+                Poll::Ready(v) => v,
+                Poll::Pending => unreachable!("the plain loop takes ready children only"),
+            })
+            .collect();
+        Poll::Ready(out)
+    }
+}
+
+/// Runs a future to the end in one scenario's way.
+trait Runner {
+    fn run<G: Future>(self, future: G, count: impl FnOnce(G::Output) -> usize) -> usize;
+}
+
+struct Busy<'w>(&'w Waker);
+
+impl Runner for Busy<'_> {
+    fn run<G: Future>(self, future: G, count: impl FnOnce(G::Output) -> usize) -> usize {
+        count(block_on(future, self.0))
+    }
+}
+
+struct Externally<'a> {
+    reactor: &'a Reactor,
+    order: &'a [usize],
+    waker: &'a Waker,
+}
+
+impl Runner for Externally<'_> {
+    fn run<G: Future>(self, future: G, count: impl FnOnce(G::Output) -> usize) -> usize {
+        count(drive_external(future, self.reactor, self.order, self.waker))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Arrays: gather over `[F; N]` against embassy's `join_array`.
+
+fn run_array<const N: usize, F: Future<Output = Outcome>>(
+    imp: &str,
+    children: [F; N],
+    waker: &Waker,
+) -> usize {
+    match imp {
+        "gather" => block_on(gather::gather(children), waker).len(),
+        _ => block_on(embassy_futures::join::join_array(children), waker).len(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Measuring.
+
+struct Settings {
+    batch: Duration,
+    batches: usize,
+}
+
+/// Best mean time per run over several batches, in nanoseconds.
+fn time(settings: &Settings, mut once: impl FnMut() -> usize) -> f64 {
+    black_box(once());
+    let start = Instant::now();
+    let mut runs = 0u32;
+    while start.elapsed() < settings.batch / 4 || runs == 0 {
+        black_box(once());
+        runs += 1;
+    }
+    let per_batch = (runs * 4).max(1);
+    let mut best = f64::INFINITY;
+    for _ in 0..settings.batches {
+        let start = Instant::now();
+        for _ in 0..per_batch {
+            black_box(once());
+        }
+        best = best.min(start.elapsed().as_nanos() as f64 / f64::from(per_batch));
+    }
+    best
+}
+
+/// Child polls and allocations of one run.
+fn counts(once: impl FnOnce() -> usize) -> (u64, usize) {
+    POLLS.with(|p| p.set(0));
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    black_box(once());
+    (
+        POLLS.with(Cell::get),
+        ALLOCATIONS.load(Ordering::Relaxed) - before,
+    )
+}
+
+fn row(scenario: &str, n: usize, name: &str, ns: f64, polls: u64, allocations: usize) {
+    println!(
+        "{scenario:<14} {n:>6} {name:<30} {:>10.2} {:>8.2} {allocations:>8}",
+        ns / n as f64,
+        polls as f64 / n as f64
+    );
+}
+
+fn vec_scenario(settings: &Settings, scenario: &str, n: usize, waker: &Waker) {
+    for imp in IMPS {
+        match scenario {
+            "ready" => {
+                let make = |_: ()| (0..n as u64).map(ReadyChild::<false>).collect::<Vec<_>>();
+                let ns = time(settings, || imp.run(make(()), Busy(waker)));
+                let (polls, allocs) = counts(|| {
+                    imp.run((0..n as u64).map(ReadyChild::<true>).collect(), Busy(waker))
+                });
+                row(scenario, n, imp.name(), ns, polls, allocs);
+            }
+            "yield_once" => {
+                if imp == Imp::PlainLoop {
+                    continue;
+                }
+                let make = || (0..n as u64).map(|i| YieldOnce::<false> { i, yielded: false });
+                let ns = time(settings, || imp.run(make().collect(), Busy(waker)));
+                let (polls, allocs) = counts(|| {
+                    let children = (0..n as u64).map(|i| YieldOnce::<true> { i, yielded: false });
+                    imp.run(children.collect(), Busy(waker))
+                });
+                row(scenario, n, imp.name(), ns, polls, allocs);
+            }
+            _ => {
+                if imp == Imp::PlainLoop || (imp.quadratic() && n > 8192) {
+                    continue;
+                }
+                let order = shuffled(n);
+                let ns = time(settings, || {
+                    let reactor = Reactor::new(n);
+                    let children = (0..n).map(|id| External::<false> {
+                        id,
+                        reactor: &reactor,
+                    });
+                    let run = Externally {
+                        reactor: &reactor,
+                        order: &order,
+                        waker,
+                    };
+                    imp.run(children.collect(), run)
+                });
+                let reactor = Reactor::new(n);
+                let (polls, allocs) = counts(|| {
+                    let children = (0..n).map(|id| External::<true> {
+                        id,
+                        reactor: &reactor,
+                    });
+                    let run = Externally {
+                        reactor: &reactor,
+                        order: &order,
+                        waker,
+                    };
+                    imp.run(children.collect(), run)
+                });
+                row(scenario, n, imp.name(), ns, polls, allocs);
+            }
+        }
+    }
+}
+
+fn array_scenario<const N: usize>(settings: &Settings, scenario: &str, waker: &Waker) {
+    for imp in ["gather", "embassy join_array"] {
+        let name = if imp == "gather" {
+            "gather [F; N]"
+        } else {
+            imp
+        };
+        match scenario {
+            "ready" => {
+                let ns = time(settings, || {
+                    run_array(
+                        imp,
+                        core::array::from_fn::<_, N, _>(|i| ReadyChild::<false>(i as u64)),
+                        waker,
+                    )
+                });
+                let (polls, allocs) = counts(|| {
+                    run_array(
+                        imp,
+                        core::array::from_fn::<_, N, _>(|i| ReadyChild::<true>(i as u64)),
+                        waker,
+                    )
+                });
+                row(scenario, N, name, ns, polls, allocs);
+            }
+            "yield_once" => {
+                let make = |i: usize| YieldOnce::<false> {
+                    i: i as u64,
+                    yielded: false,
+                };
+                let ns = time(settings, || {
+                    run_array(imp, core::array::from_fn::<_, N, _>(make), waker)
+                });
+                let (polls, allocs) = counts(|| {
+                    let make = |i: usize| YieldOnce::<true> {
+                        i: i as u64,
+                        yielded: false,
+                    };
+                    run_array(imp, core::array::from_fn::<_, N, _>(make), waker)
+                });
+                row(scenario, N, name, ns, polls, allocs);
+            }
+            _ => {
+                let order = shuffled(N);
+                let ns = time(settings, || {
+                    let reactor = Reactor::new(N);
+                    let children = core::array::from_fn::<_, N, _>(|id| External::<false> {
+                        id,
+                        reactor: &reactor,
+                    });
+                    match imp {
+                        "gather" => {
+                            drive_external(gather::gather(children), &reactor, &order, waker).len()
+                        }
+                        _ => drive_external(
+                            embassy_futures::join::join_array(children),
+                            &reactor,
+                            &order,
+                            waker,
+                        )
+                        .len(),
+                    }
+                });
+                let reactor = Reactor::new(N);
+                let (polls, allocs) = counts(|| {
+                    let children = core::array::from_fn::<_, N, _>(|id| External::<true> {
+                        id,
+                        reactor: &reactor,
+                    });
+                    match imp {
+                        "gather" => {
+                            drive_external(gather::gather(children), &reactor, &order, waker).len()
+                        }
+                        _ => drive_external(
+                            embassy_futures::join::join_array(children),
+                            &reactor,
+                            &order,
+                            waker,
+                        )
+                        .len(),
+                    }
+                });
+                row(scenario, N, name, ns, polls, allocs);
+            }
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let quick = args.iter().any(|a| a == "quick");
+    let settings = if quick {
+        Settings {
+            batch: Duration::from_millis(10),
+            batches: 2,
+        }
+    } else {
+        Settings {
+            batch: Duration::from_millis(60),
+            batches: 5,
+        }
+    };
+    let chosen =
+        |scenario: &str| args.iter().all(|a| a == "quick") || args.iter().any(|a| a == scenario);
+    let waker = noop_waker();
+
+    println!(
+        "gather benchmarks: {} (best of {} batches); ns/child, child polls/child, allocations/gather",
+        std::env::consts::ARCH,
+        settings.batches
+    );
+    println!(
+        "{:<14} {:>6} {:<30} {:>10} {:>8} {:>8}",
+        "scenario", "N", "implementation", "ns/child", "polls", "allocs"
+    );
+    for scenario in ["ready", "yield_once", "external_wake"] {
+        if !chosen(scenario) {
+            continue;
+        }
+        println!();
+        array_scenario::<8>(&settings, scenario, &waker);
+        array_scenario::<1024>(&settings, scenario, &waker);
+        for n in [8, 1024, 8192, 65_536] {
+            vec_scenario(&settings, scenario, n, &waker);
+        }
+    }
+}
