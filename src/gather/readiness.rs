@@ -106,6 +106,7 @@ mod per_child {
     }
 
     impl Readiness for Wakers {
+        #[inline]
         fn pass(
             &mut self,
             len: usize,

@@ -43,7 +43,7 @@ struct Node {
     next: AtomicPtr<Node>,
     /// The child's index; also how a waker finds the header.
     index: usize,
-    /// Whether the node is on the stack, in the consumer's list, or not yet polled.
+    /// Whether the node is on the stack or in the consumer's local list.
     queued: AtomicBool,
 }
 
@@ -81,7 +81,9 @@ unsafe impl Send for ReadySet {}
 unsafe impl Sync for ReadySet {}
 
 impl ReadySet {
-    /// Allocates the block for `len` children, every one of them not yet polled.
+    /// Allocates the block for `len` children, every one of them not yet polled. Node `i`
+    /// is initialised just before child `i`'s first poll (see [`next`](Self::next)): no
+    /// waker can reach it before then.
     pub(crate) fn new(len: usize) -> Self {
         let layout = layout(len);
         // SAFETY: the layout has a non-zero size (the header is not zero-sized).
@@ -91,7 +93,7 @@ impl ReadySet {
         };
         let header = base.cast::<Header>();
         // SAFETY: the block is freshly allocated with room and alignment for a header at
-        // its start and `len` nodes at `NODES`; each write initialises memory we own.
+        // its start; writing it initialises memory we own.
         unsafe {
             header.as_ptr().write(Header {
                 refs: AtomicUsize::new(1),
@@ -99,15 +101,6 @@ impl ReadySet {
                 parent: AtomicWaker::new(),
                 len,
             });
-            let nodes = base.as_ptr().add(NODES).cast::<Node>();
-            for index in 0..len {
-                nodes.add(index).write(Node {
-                    next: AtomicPtr::new(ptr::null_mut()),
-                    index,
-                    // Not yet polled counts as queued: no waker exists for it yet.
-                    queued: AtomicBool::new(true),
-                });
-            }
         }
         ReadySet {
             header,
@@ -117,11 +110,14 @@ impl ReadySet {
         }
     }
 
+    #[inline]
     fn header(&self) -> &Header {
         // SAFETY: the block lives at least as long as this handle's reference to it.
         unsafe { self.header.as_ref() }
     }
 
+    /// Node `index`; initialised once child `index` has been handed out by `next`.
+    #[inline]
     fn node(&self, index: usize) -> *mut Node {
         debug_assert!(index < self.header().len);
         // SAFETY: `index < len`, so the offset stays inside the block.
@@ -136,12 +132,14 @@ impl ReadySet {
     }
 
     /// Makes `waker` the one that child wakes wake.
+    #[inline]
     pub(crate) fn register(&self, waker: &Waker) {
         self.header().parent.register(waker);
     }
 
     /// Moves every node woken since the last call onto the end of the local list, in the
     /// order they were woken. Nodes woken after this call wait for the next one.
+    #[inline]
     pub(crate) fn collect_woken(&mut self) {
         let newest = self.header().ready.swap(ptr::null_mut(), Ordering::Acquire);
         if newest.is_null() {
@@ -170,6 +168,7 @@ impl ReadySet {
 
     /// The next child to poll: woken ones first, in wake order, then the never-polled ones
     /// in input order. Its node is unqueued, so a wake from now on queues it again.
+    #[inline]
     pub(crate) fn next(&mut self) -> Option<usize> {
         let node = if !self.local_head.is_null() {
             let node = self.local_head;
@@ -181,8 +180,20 @@ impl ReadySet {
             }
             node
         } else if self.fresh < self.header().len {
+            let index = self.fresh;
             self.fresh += 1;
-            self.node(self.fresh - 1)
+            let node = self.node(index);
+            // SAFETY: node `index` lies inside the block and has not been initialised or
+            // reached by any waker yet (no waker for it exists before this poll). It starts
+            // unqueued, so the first wake from the poll to come queues it.
+            unsafe {
+                node.write(Node {
+                    next: AtomicPtr::new(ptr::null_mut()),
+                    index,
+                    queued: AtomicBool::new(false),
+                });
+            }
+            return Some(index);
         } else {
             return None;
         };
@@ -197,6 +208,7 @@ impl ReadySet {
     }
 
     /// Whether any child is waiting to be polled (woken, or never polled).
+    #[inline]
     pub(crate) fn has_ready(&self) -> bool {
         !self.local_head.is_null()
             || self.fresh < self.header().len
@@ -204,7 +216,9 @@ impl ReadySet {
     }
 
     /// Child `index`'s waker, borrowing this handle's reference: cloning it takes a
-    /// reference of its own, dropping the borrow does nothing.
+    /// reference of its own, dropping the borrow does nothing. `index` has been handed out
+    /// by [`next`](Self::next), so its node is initialised.
+    #[inline]
     pub(crate) fn waker(&self, index: usize) -> ManuallyDrop<Waker> {
         let raw = RawWaker::new(self.node(index).cast_const().cast(), &VTABLE);
         // SAFETY: `raw` points at a live node and uses the vtable below, whose functions
