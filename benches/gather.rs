@@ -13,6 +13,11 @@
 //!
 //! `cargo bench -- quick` runs shorter batches (for CI); `cargo bench -- SCENARIO` runs one
 //! scenario.
+//!
+//! On glibc the benchmark first asks the allocator to keep freed memory (`mallopt`):
+//! otherwise, at N = 65,536, every implementation spends most of its time in page faults on
+//! memory that the allocator returned to the kernel after the previous run, and the rows
+//! measure the allocator's trimming policy rather than the combinators.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
@@ -563,7 +568,26 @@ fn array_scenario<const N: usize>(settings: &Settings, scenario: &str, waker: &W
     }
 }
 
+/// Keeps freed memory in the process (see the module docs).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    const M_TRIM_THRESHOLD: i32 = -1;
+    const M_MMAP_THRESHOLD: i32 = -3;
+    // SAFETY: `mallopt` only changes allocator settings; these are valid values.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 32 << 20);
+        mallopt(M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() {
+    keep_freed_memory();
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))

@@ -140,47 +140,28 @@ impl<F: Future, const N: usize> SlotSlice for [Slot<F>; N] {
 }
 
 #[cfg(feature = "alloc")]
-pub(super) use heap::{HeapSlots, InlineSlots};
+pub(super) use heap::InlineSlots;
+#[cfg(feature = "alloc")]
+pub(super) use super::raw::heap::HeapSlots;
 
 #[cfg(feature = "alloc")]
 mod heap {
-    use alloc::boxed::Box;
     use alloc::vec::Vec;
     use core::fmt;
     use core::future::Future;
     use core::pin::Pin;
+    use core::task::Context;
 
     use smallvec::SmallVec;
 
-    use super::SlotSlice;
+    use super::{ResultSlots, SlotSlice, Slots};
+    use crate::gather::raw::heap::HeapSlots;
+    use crate::gather::slot::Step;
     use crate::gather::raw::pin as pinned;
     use crate::gather::readiness::{Adaptive, Sweep, Wakers};
     use crate::gather::slot::Slot;
 
-    /// Slots in one heap allocation (a `Vec` input). A boxed slice cannot grow, so its
-    /// elements never move.
-    pub struct HeapSlots<F: Future> {
-        slots: Box<[Slot<F>]>,
-    }
-
-    impl<F: Future> fmt::Debug for HeapSlots<F> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_struct("HeapSlots")
-                .field("len", &self.slots.len())
-                .finish()
-        }
-    }
-
-    impl<F: Future> HeapSlots<F> {
-        pub(crate) fn new(futures: impl IntoIterator<Item = F>) -> Self {
-            HeapSlots {
-                slots: futures.into_iter().map(Slot::new).collect(),
-            }
-        }
-    }
-
-    impl<F: Future> SlotSlice for HeapSlots<F> {
-        type Future = F;
+    impl<F: Future> Slots for HeapSlots<F> {
         type Outputs = Vec<F::Output>;
         type Readiness = Wakers;
 
@@ -188,16 +169,35 @@ mod heap {
             Wakers::default()
         }
 
-        fn slots(&self) -> &[Slot<F>] {
-            &self.slots
+        #[inline]
+        fn len(&self) -> usize {
+            HeapSlots::len(self)
         }
 
-        fn slots_pinned(self: Pin<&mut Self>) -> Pin<&mut [Slot<F>]> {
-            pinned::boxed(&mut self.get_mut().slots)
+        #[inline]
+        fn poll_step(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step {
+            self.get_mut().poll_step(index, cx)
         }
 
-        fn collect_outputs(len: usize, output: impl FnMut(usize) -> F::Output) -> Vec<F::Output> {
-            (0..len).map(output).collect()
+        fn take_outputs(self: Pin<&mut Self>) -> Vec<F::Output> {
+            self.get_mut().take_outputs()
+        }
+
+        fn clear(self: Pin<&mut Self>) {
+            self.get_mut().clear();
+        }
+    }
+
+    impl<F, T, E> ResultSlots for HeapSlots<F>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        fn is_err(&self, index: usize) -> bool {
+            self.output(index).is_some_and(Result::is_err)
+        }
+
+        fn take_err(self: Pin<&mut Self>, index: usize) -> Option<E> {
+            self.get_mut().take_output_if(index, Result::is_err)?.err()
         }
     }
 

@@ -1,7 +1,7 @@
 //! Pin projection into the elements of slot storage.
 //!
-//! `pin-project-lite` projects named fields, but not the elements of an array, a boxed
-//! slice or a `SmallVec`, so the projections it cannot give live here, each with the
+//! `pin-project-lite` projects named fields, but not the elements of an array or a
+//! `SmallVec`, so the projections it cannot give live here, each with the
 //! argument for why it is sound.
 //!
 //! The invariant every caller keeps: slot storage never moves or reallocates its elements
@@ -21,18 +21,6 @@ pub(crate) fn index<T>(slice: Pin<&mut [T]>, index: usize) -> Pin<&mut T> {
     // address inside it; we hand out a pinned reference to it and never a `&mut T` that
     // could move it. Elements are structurally pinned: no code in this crate moves one out.
     unsafe { slice.map_unchecked_mut(|s| &mut s[index]) }
-}
-
-/// Views a boxed slice held by a pinned owner as a pinned slice.
-///
-/// `Box<[T]>` is `Unpin` whatever `T` is, because moving a box moves its pointer, not its
-/// elements; and a boxed slice has no way to grow, shrink or reallocate.
-#[cfg(feature = "alloc")]
-pub(crate) fn boxed<T>(slice: &mut alloc::boxed::Box<[T]>) -> Pin<&mut [T]> {
-    // SAFETY: the elements live in the box's allocation until the box drops them in place;
-    // a boxed slice cannot reallocate, and slot storage never swaps or moves elements out
-    // (module invariant). The `&mut Box` is only used to reach the elements here.
-    unsafe { Pin::new_unchecked(&mut **slice) }
 }
 
 /// Views a `SmallVec` held by a pinned owner as a pinned slice.

@@ -41,11 +41,15 @@ struct Header {
 struct Node {
     /// The next node down the ready stack, or in the consumer's local list.
     next: AtomicPtr<Node>,
-    /// The child's index; also how a waker finds the header.
-    index: usize,
+    /// The child's index; also how a waker finds the header. (`u32` keeps a node at two
+    /// words: a gather with per-child wakers takes at most `u32::MAX` futures.)
+    index: u32,
     /// Whether the node is on the stack or in the consumer's local list.
     queued: AtomicBool,
 }
+
+// A node is two words on 64-bit targets.
+const _: () = assert!(size_of::<usize>() != 8 || size_of::<Node>() == 16);
 
 /// Where the nodes start, from the start of the block.
 const NODES: usize = {
@@ -54,6 +58,7 @@ const NODES: usize = {
 };
 
 fn layout(len: usize) -> Layout {
+    assert!(u32::try_from(len).is_ok(), "gather: more than u32::MAX futures in one gather");
     let size = size_of::<Node>()
         .checked_mul(len)
         .and_then(|nodes| nodes.checked_add(NODES))
@@ -189,7 +194,8 @@ impl ReadySet {
             unsafe {
                 node.write(Node {
                     next: AtomicPtr::new(ptr::null_mut()),
-                    index,
+                    // `len` fits in `u32` (checked in `layout`), so `index` does.
+                    index: index as u32,
                     queued: AtomicBool::new(false),
                 });
             }
@@ -204,7 +210,7 @@ impl ReadySet {
             (*node).queued.swap(false, Ordering::AcqRel);
             (*node).index
         };
-        Some(index)
+        Some(index as usize)
     }
 
     /// Whether any child is waiting to be polled (woken, or never polled).
@@ -273,7 +279,7 @@ unsafe fn header_of(node: *const Node) -> *mut Header {
     // SAFETY: node `index` sits `NODES + index * size_of::<Node>()` bytes into its block,
     // so stepping back that far lands on the header, in the same allocation.
     unsafe {
-        let index = (*node).index;
+        let index = (*node).index as usize;
         node.cast::<u8>()
             .sub(NODES + index * size_of::<Node>())
             .cast::<Header>()
