@@ -61,6 +61,12 @@
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
+
+#[cfg(all(feature = "alloc", not(target_has_atomic = "ptr")))]
+compile_error!(
+    "gather's `alloc` feature needs pointer-sized atomics (its per-child wakers do); \
+     on this target, use `default-features = false` (arrays and tuples)"
+);
 #[cfg(feature = "std")]
 extern crate std;
 

@@ -123,6 +123,6 @@ fn a_vec_gather_allocates_the_same_number_of_times_whatever_its_length() {
     let (len, large) = count_for(10_000);
     assert_eq!(len, 10_000);
     assert_eq!(small, large);
-    // The input Vec, the slots, the shared wakers, the output Vec.
-    assert_eq!(small, 4);
+    // The input Vec, the block of children and their wakers, the output Vec.
+    assert_eq!(small, 3);
 }

@@ -75,7 +75,8 @@ fn shuffled(len: usize) -> Vec<usize> {
 
 #[test]
 fn each_child_is_polled_exactly_twice_when_woken_once_in_random_order() {
-    const N: usize = 10_000;
+    // Miri is slow: a smaller gather there checks the same counts.
+    const N: usize = if cfg!(miri) { 300 } else { 10_000 };
     let reactor = Reactor::new(N);
     let children: Vec<_> = (0..N).map(|id| reactor.child(id)).collect();
     let (_, waker) = CountingWaker::new();

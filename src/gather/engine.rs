@@ -43,7 +43,7 @@ pub(crate) struct Engine<R> {
     readiness: R,
 }
 
-impl<R: Readiness> Engine<R> {
+impl<R> Engine<R> {
     pub(crate) fn new(len: usize, readiness: R) -> Self {
         Engine {
             remaining: len,
@@ -82,7 +82,10 @@ impl<R: Readiness> Engine<R> {
         mut slots: Pin<&mut S>,
         cx: &mut Context<'_>,
         mut finished: impl FnMut(Pin<&mut S>, usize) -> After,
-    ) -> Poll<()> {
+    ) -> Poll<()>
+    where
+        R: Readiness<S>,
+    {
         match self.phase {
             Phase::Done => panic!("`Gather` polled after completion"),
             Phase::Polling => panic!("`Gather` polled after one of its futures panicked"),
@@ -95,19 +98,21 @@ impl<R: Readiness> Engine<R> {
         let len = slots.len();
         let end = self
             .readiness
-            .pass(len, cx, |i, cx| match slots.as_mut().poll_step(i, cx) {
-                Step::Idle => Visit::Skipped,
-                Step::Pending => Visit::Polled,
-                Step::Finished => {
-                    *remaining -= 1;
-                    if finished(slots.as_mut(), i) == After::Complete {
-                        complete = true;
-                    }
-                    if *remaining == 0 {
-                        complete = true;
-                        Visit::Stop
-                    } else {
-                        Visit::Polled
+            .pass(slots.as_mut(), len, cx, |mut slots, i, cx| {
+                match slots.as_mut().poll_step(i, cx) {
+                    Step::Idle => Visit::Skipped,
+                    Step::Pending => Visit::Polled,
+                    Step::Finished => {
+                        *remaining -= 1;
+                        if finished(slots, i) == After::Complete {
+                            complete = true;
+                        }
+                        if *remaining == 0 {
+                            complete = true;
+                            Visit::Stop
+                        } else {
+                            Visit::Polled
+                        }
                     }
                 }
             });

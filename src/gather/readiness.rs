@@ -4,11 +4,16 @@
 //!   allocation, which is why arrays and tuples use it (and everything, without `alloc`):
 //!   a waker must outlive the future, so it cannot point into a gather that is not on the
 //!   heap. A wake of any child costs a sweep over every slot.
-//! - [`Wakers`] gives each child a waker of its own, all sharing one allocation, and keeps
-//!   an atomic ready set: a wake queues only its child, and a pass polls only the queued
-//!   children, so a wake costs O(1) whatever the number of children. `Vec` inputs use it,
-//!   and `SmallVec` inputs once they spill to the heap.
+//! - Per-child wakers (`alloc`): each child gets a waker of its own, all sharing one heap
+//!   block with an atomic ready set; a wake queues only its child, and a pass polls only
+//!   the queued children, so a wake costs O(1) whatever the number of children. `Vec`
+//!   inputs keep their children in that block ([`OwnWakers`](super::raw::heap::OwnWakers));
+//!   `SmallVec` inputs that spilled to the heap use a block of wakers alone ([`Wakers`]).
+//!
+//! Every strategy runs the same pass shape: at most [`BUDGET`] child polls, each child at
+//! most once, then `Pending` with a self-wake if work is left.
 
+use core::pin::Pin;
 use core::task::Context;
 
 /// The most children one poll of a gather polls before it yields to its executor.
@@ -40,32 +45,35 @@ pub enum PassEnd {
     Stopped,
 }
 
-/// A strategy for choosing the children a pass polls.
-pub trait Readiness {
+/// A strategy for choosing the children of `S` that a pass polls.
+pub trait Readiness<S: ?Sized> {
     /// Visits children that may make progress, each at most once, at most [`BUDGET`] of
     /// them, giving each the context to poll it with.
     fn pass(
         &mut self,
+        slots: Pin<&mut S>,
         len: usize,
         cx: &mut Context<'_>,
-        visit: impl FnMut(usize, &mut Context<'_>) -> Visit,
+        visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
     ) -> PassEnd;
 }
 
 /// Polls every running child in turn, resuming where the last poll left off.
 #[derive(Debug, Default)]
 pub struct Sweep {
-    /// The slot the next pass starts at.
-    cursor: usize,
+    /// The slot the next pass starts at. (`u32`, with the engine's other fields, keeps a
+    /// gather over an array at its slots plus two words; no array has 2^32 futures.)
+    cursor: u32,
 }
 
-impl Readiness for Sweep {
+impl<S: ?Sized> Readiness<S> for Sweep {
     #[inline]
     fn pass(
         &mut self,
+        mut slots: Pin<&mut S>,
         len: usize,
         cx: &mut Context<'_>,
-        mut visit: impl FnMut(usize, &mut Context<'_>) -> Visit,
+        mut visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
     ) -> PassEnd {
         let mut polled = 0;
         for _ in 0..len {
@@ -73,9 +81,13 @@ impl Readiness for Sweep {
                 cx.waker().wake_by_ref();
                 return PassEnd::OverBudget;
             }
-            let index = self.cursor;
-            self.cursor = if index + 1 == len { 0 } else { index + 1 };
-            match visit(index, cx) {
+            let index = self.cursor as usize;
+            self.cursor = if index + 1 == len {
+                0
+            } else {
+                index as u32 + 1
+            };
+            match visit(slots.as_mut(), index, cx) {
                 Visit::Skipped => {}
                 Visit::Polled => polled += 1,
                 Visit::Stop => return PassEnd::Stopped,
@@ -85,57 +97,73 @@ impl Readiness for Sweep {
     }
 }
 
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-pub(crate) use per_child::Wakers;
+#[cfg(feature = "alloc")]
+pub(crate) use per_child::{per_child_pass, Wakers};
 
-/// Without atomics there are no shared wakers: heap inputs sweep too.
-#[cfg(all(feature = "alloc", not(target_has_atomic = "ptr")))]
-pub type Wakers = Sweep;
-
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+#[cfg(feature = "alloc")]
 mod per_child {
+    use core::pin::Pin;
     use core::task::Context;
 
     use super::{PassEnd, Readiness, Visit, BUDGET};
-    use crate::gather::raw::wakers::ReadySet;
+    use crate::gather::raw::block::Block;
 
-    /// Per-child wakers and a ready set, allocated at the first poll.
-    #[derive(Debug, Default)]
-    pub struct Wakers {
-        set: Option<ReadySet>,
+    /// The pass of every per-child-waker strategy: `queue(target)` is the block whose
+    /// wakers the children hold; `visit(target, i, cx)` polls child `i` with its own waker.
+    #[inline]
+    pub(crate) fn per_child_pass<T, P>(
+        target: &mut T,
+        queue: impl Fn(&mut T) -> &mut Block<P>,
+        cx: &mut Context<'_>,
+        mut visit: impl FnMut(&mut T, usize, &mut Context<'_>) -> Visit,
+    ) -> PassEnd {
+        // Register before reading the ready set: a wake after that point wakes us.
+        queue(target).register(cx.waker());
+        // Only the children woken before this pass: one woken during it (by itself, say)
+        // waits for the next pass, so each child is polled at most once here.
+        queue(target).collect_woken();
+        let mut polled = 0;
+        while polled < BUDGET {
+            let Some(index) = queue(target).next() else {
+                return PassEnd::Swept;
+            };
+            let waker = queue(target).waker(index);
+            match visit(target, index, &mut Context::from_waker(&waker)) {
+                Visit::Skipped => {}
+                Visit::Polled => polled += 1,
+                Visit::Stop => return PassEnd::Stopped,
+            }
+        }
+        if queue(target).has_ready() {
+            cx.waker().wake_by_ref();
+            return PassEnd::OverBudget;
+        }
+        PassEnd::Swept
     }
 
-    impl Readiness for Wakers {
+    /// Per-child wakers in a block of their own, allocated at the first poll.
+    #[derive(Debug, Default)]
+    pub struct Wakers {
+        block: Option<Block<()>>,
+    }
+
+    impl<S: ?Sized> Readiness<S> for Wakers {
         #[inline]
         fn pass(
             &mut self,
+            slots: Pin<&mut S>,
             len: usize,
             cx: &mut Context<'_>,
-            mut visit: impl FnMut(usize, &mut Context<'_>) -> Visit,
+            mut visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
         ) -> PassEnd {
-            let set = self.set.get_or_insert_with(|| ReadySet::new(len));
-            // Register before reading the ready set: a wake after that point wakes us.
-            set.register(cx.waker());
-            // Only the children woken before this pass: one woken during it (by itself,
-            // say) waits for the next pass, so each child is polled at most once here.
-            set.collect_woken();
-            let mut polled = 0;
-            while polled < BUDGET {
-                let Some(index) = set.next() else {
-                    return PassEnd::Swept;
-                };
-                let waker = set.waker(index);
-                match visit(index, &mut Context::from_waker(&waker)) {
-                    Visit::Skipped => {}
-                    Visit::Polled => polled += 1,
-                    Visit::Stop => return PassEnd::Stopped,
-                }
-            }
-            if set.has_ready() {
-                cx.waker().wake_by_ref();
-                return PassEnd::OverBudget;
-            }
-            PassEnd::Swept
+            let block = self.block.get_or_insert_with(|| Block::new(len, |_| ()));
+            let mut target = (block, slots);
+            per_child_pass(
+                &mut target,
+                |(block, _)| &mut **block,
+                cx,
+                |(_, slots), index, cx| visit(slots.as_mut(), index, cx),
+            )
         }
     }
 }
@@ -152,16 +180,18 @@ pub enum Adaptive {
 }
 
 #[cfg(feature = "alloc")]
-impl Readiness for Adaptive {
+impl<S: ?Sized> Readiness<S> for Adaptive {
+    #[inline]
     fn pass(
         &mut self,
+        slots: Pin<&mut S>,
         len: usize,
         cx: &mut Context<'_>,
-        visit: impl FnMut(usize, &mut Context<'_>) -> Visit,
+        visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
     ) -> PassEnd {
         match self {
-            Adaptive::Sweep(sweep) => sweep.pass(len, cx, visit),
-            Adaptive::Wakers(wakers) => wakers.pass(len, cx, visit),
+            Adaptive::Sweep(sweep) => sweep.pass(slots, len, cx, visit),
+            Adaptive::Wakers(wakers) => wakers.pass(slots, len, cx, visit),
         }
     }
 }

@@ -20,7 +20,7 @@ pub trait Slots {
     /// Every child's output, in input order: `[O; N]`, `(A, B, ..)`, `Vec<O>`, ...
     type Outputs;
     /// How the engine picks which children to poll (see `readiness.rs`).
-    type Readiness: Readiness;
+    type Readiness: Readiness<Self>;
 
     /// The readiness for this storage, before the first poll.
     fn readiness(&self) -> Self::Readiness;
@@ -57,7 +57,7 @@ pub trait SlotSlice {
     /// See [`Slots::Outputs`].
     type Outputs;
     /// See [`Slots::Readiness`].
-    type Readiness: Readiness;
+    type Readiness: Readiness<Self>;
 
     fn readiness(&self) -> Self::Readiness;
 
@@ -140,9 +140,9 @@ impl<F: Future, const N: usize> SlotSlice for [Slot<F>; N] {
 }
 
 #[cfg(feature = "alloc")]
-pub(super) use heap::InlineSlots;
-#[cfg(feature = "alloc")]
 pub(super) use super::raw::heap::HeapSlots;
+#[cfg(feature = "alloc")]
+pub(super) use heap::InlineSlots;
 
 #[cfg(feature = "alloc")]
 mod heap {
@@ -155,18 +155,18 @@ mod heap {
     use smallvec::SmallVec;
 
     use super::{ResultSlots, SlotSlice, Slots};
-    use crate::gather::raw::heap::HeapSlots;
-    use crate::gather::slot::Step;
+    use crate::gather::raw::heap::{HeapSlots, OwnWakers};
     use crate::gather::raw::pin as pinned;
     use crate::gather::readiness::{Adaptive, Sweep, Wakers};
     use crate::gather::slot::Slot;
+    use crate::gather::slot::Step;
 
     impl<F: Future> Slots for HeapSlots<F> {
         type Outputs = Vec<F::Output>;
-        type Readiness = Wakers;
+        type Readiness = OwnWakers;
 
-        fn readiness(&self) -> Wakers {
-            Wakers::default()
+        fn readiness(&self) -> OwnWakers {
+            OwnWakers
         }
 
         #[inline]

@@ -1,105 +1,95 @@
-//! Slot storage for `Vec` inputs: the children stay in the input's own buffer, and each
-//! output is written straight into its place in the output `Vec`.
+//! Slot storage for `Vec` inputs: each child lives in the gather's block next to its waker
+//! node, and each output is written straight into its place in the output `Vec`.
 //!
-//! Three buffers, each allocated once:
-//!
-//! - `children`: the input `Vec<F>`'s buffer, reused as is, with the `Vec`'s length set to
-//!   0 at once so that the `Vec` never drops a child itself. Child `i` is live exactly
-//!   while `state[i]` is `Running`; it is polled in place (the buffer never grows, shrinks
-//!   or moves, so its elements are pinned) and dropped in place when it finishes.
-//! - `outputs`: a `Vec<O>` with room for every output and length 0 until the end. Place
-//!   `i` holds an initialised output exactly while `state[i]` is `Stored`.
-//! - `state`: one byte per child.
+//! - The block (see `block.rs`) holds one [`Child`] per input: the running future, then
+//!   `Stored` once its output has been written, or `Empty`.
+//! - `outputs` is a `Vec<O>` with room for every output and length 0 until the end. Place
+//!   `i` holds an initialised output exactly while child `i` is `Stored` and the outputs
+//!   have not been taken.
 //!
 //! When every output is stored, handing them back is O(1): the output `Vec` takes its full
-//! length. Compared with a slot enum per child, this saves copying the input, a second
-//! pass that moves every output out, and the memory of both.
+//! length. A wake touches the child's entry (node and future together) and, when the child
+//! finishes, its output's place: that is all the memory a wake reaches.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
 use core::mem;
 use core::pin::Pin;
-use core::ptr;
 use core::task::{Context, Poll};
 
+use super::block::Block;
+use crate::gather::readiness::{per_child_pass, PassEnd, Readiness, Visit};
 use crate::gather::slot::Step;
 
-/// Where child `i` is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// `children[i]` is live.
-    Running,
-    /// `outputs[i]` is initialised.
-    Stored,
-    /// Neither: the output was taken, or dropped.
-    Empty,
+pin_project_lite::pin_project! {
+    /// One child of a `Vec` gather, in its entry of the block.
+    #[project = ChildProj]
+    pub enum Child<F> {
+        Running { #[pin] future: F },
+        Stored,
+        Empty,
+    }
 }
 
 /// The children and outputs of a `Vec` gather.
 pub struct HeapSlots<F: Future> {
-    children: Vec<F>,
+    block: Block<Child<F>>,
     outputs: Vec<F::Output>,
-    state: Box<[State]>,
-    /// How many children are running or have their output stored: `clear` has nothing
-    /// to do at 0.
-    live: usize,
+    /// How many outputs are stored (and not taken).
+    stored: usize,
 }
 
-// Children are polled in place in a heap buffer that never moves: moving a `HeapSlots`
+// Children are polled in place in a heap block that never moves: moving a `HeapSlots`
 // moves only the pointer to it.
 impl<F: Future> Unpin for HeapSlots<F> {}
 
 impl<F: Future> HeapSlots<F> {
-    pub(crate) fn new(mut children: Vec<F>) -> Self {
+    pub(crate) fn new(children: Vec<F>) -> Self {
         let len = children.len();
-        // SAFETY: shrinking the length only forgets the elements: from now on `state`
-        // says which are live, and they are reached through the pointer, below `len`.
-        unsafe { children.set_len(0) };
+        let mut children = children.into_iter();
+        let block = Block::new(len, |_| Child::Running {
+            future: children.next().expect("an exact-size iterator"),
+        });
         HeapSlots {
-            children,
+            block,
             outputs: Vec::with_capacity(len),
-            state: alloc::vec![State::Running; len].into_boxed_slice(),
-            live: len,
+            stored: 0,
         }
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.state.len()
+        self.block.len()
     }
 
     /// Polls child `index` once if it is still running; when it finishes, drops it in
     /// place and stores its output.
     #[inline]
     pub(crate) fn poll_step(&mut self, index: usize, cx: &mut Context<'_>) -> Step {
-        if self.state[index] != State::Running {
+        let mut child = self.block.payload_pinned(index);
+        let ChildProj::Running { future } = child.as_mut().project() else {
             return Step::Idle;
-        }
-        // SAFETY: child `index` is live (`Running`, and `index < len` was checked by the
-        // indexing above). The buffer is never reallocated and its elements never moved
-        // (module docs), so the child stays at this address until it is dropped in place:
-        // it is pinned.
-        let child = unsafe { Pin::new_unchecked(&mut *self.children.as_mut_ptr().add(index)) };
-        let Poll::Ready(output) = child.poll(cx) else { return Step::Pending };
-        // Marked first: if the child's drop panics, it is not dropped again.
-        self.state[index] = State::Empty;
-        // SAFETY: the child was live (`Running`) and is now marked dead; it is dropped
-        // exactly once, in place.
-        unsafe { ptr::drop_in_place(self.children.as_mut_ptr().add(index)) };
-        // SAFETY: place `index` is within the capacity (`len` outputs) and empty
-        // (its state was `Running`, never `Stored`).
+        };
+        let Poll::Ready(output) = future.poll(cx) else {
+            return Step::Pending;
+        };
+        child.set(Child::Empty);
+        // SAFETY: place `index` (< len, the capacity) is empty: its child was running until
+        // now, and the outputs have not been taken (a running child means the gather is
+        // not done).
         unsafe { self.outputs.as_mut_ptr().add(index).write(output) };
-        self.state[index] = State::Stored;
+        child.set(Child::Stored);
+        self.stored += 1;
         Step::Finished
     }
 
     /// Child `index`'s output, if it is stored.
     pub(crate) fn output(&self, index: usize) -> Option<&F::Output> {
-        (self.state[index] == State::Stored).then(|| {
-            // SAFETY: `Stored` means place `index` is initialised.
-            unsafe { &*self.outputs.as_ptr().add(index) }
-        })
+        let stored = matches!(self.block.payload(index), Child::Stored);
+        // SAFETY: `Stored` means place `index` is initialised (taking the outputs makes
+        // every child `Empty`).
+        stored.then(|| unsafe { &*self.outputs.as_ptr().add(index) })
     }
 
     /// Moves child `index`'s output out, if it is stored and `take` says so.
@@ -111,9 +101,9 @@ impl<F: Future> HeapSlots<F> {
         if !take(self.output(index)?) {
             return None;
         }
-        self.state[index] = State::Empty;
-        self.live -= 1;
-        // SAFETY: the place was `Stored` (initialised) and is now marked empty, so the
+        self.block.payload_pinned(index).set(Child::Empty);
+        self.stored -= 1;
+        // SAFETY: the place was initialised (`Stored`) and is now marked empty, so the
         // value is moved out exactly once.
         Some(unsafe { self.outputs.as_ptr().add(index).read() })
     }
@@ -124,55 +114,75 @@ impl<F: Future> HeapSlots<F> {
     ///
     /// Panics unless every output is stored.
     pub(crate) fn take_outputs(&mut self) -> Vec<F::Output> {
-        assert!(
-            self.state.iter().all(|s| *s == State::Stored),
+        assert_eq!(
+            self.stored,
+            self.len(),
             "gather: outputs taken before every child finished"
         );
-        self.state.fill(State::Empty);
-        self.live = 0;
+        for index in 0..self.len() {
+            self.block.payload_pinned(index).set(Child::Empty);
+        }
+        self.stored = 0;
         let mut outputs = mem::take(&mut self.outputs);
         // SAFETY: every place below `len` (the capacity) was `Stored`, so initialised; the
-        // states are now `Empty`, so the outputs now belong to the `Vec` alone.
-        unsafe { outputs.set_len(self.state.len()) };
+        // children are now `Empty`, so the outputs belong to the `Vec` alone.
+        unsafe { outputs.set_len(self.len()) };
         outputs
     }
 
     /// Drops every child still running and every output still stored.
     pub(crate) fn clear(&mut self) {
-        if self.live == 0 {
-            return;
-        }
-        self.live = 0;
-        for index in 0..self.state.len() {
-            let state = mem::replace(&mut self.state[index], State::Empty);
-            match state {
-                // SAFETY: `Running`: the child is live; it is now marked dead and dropped
-                // once, in place.
-                State::Running => unsafe {
-                    ptr::drop_in_place(self.children.as_mut_ptr().add(index));
-                },
-                // SAFETY: `Stored`: the output is initialised; it is now marked empty
-                // and dropped once.
-                State::Stored => unsafe {
-                    ptr::drop_in_place(self.outputs.as_mut_ptr().add(index));
-                },
-                State::Empty => {}
+        for index in 0..self.len() {
+            let mut child = self.block.payload_pinned(index);
+            let was_stored = matches!(*child, Child::Stored);
+            child.set(Child::Empty);
+            if was_stored {
+                self.stored -= 1;
+                // SAFETY: `Stored`: the output is initialised; the child is now `Empty`,
+                // so it is dropped exactly once.
+                unsafe { self.outputs.as_mut_ptr().add(index).drop_in_place() };
             }
         }
     }
 }
 
 impl<F: Future> Drop for HeapSlots<F> {
-    /// Drops what is live; the buffers themselves are freed by their `Vec`s, whose
-    /// lengths are 0 (children) or 0 unless taken (outputs), so nothing is dropped twice,
-    /// even if a drop here panics.
+    /// Drops the stored outputs; the block drops the children still running. The outputs'
+    /// `Vec` has length 0 unless taken, so it drops nothing itself.
     fn drop(&mut self) {
-        self.clear();
+        if self.stored > 0 {
+            self.clear();
+        }
     }
 }
 
 impl<F: Future> fmt::Debug for HeapSlots<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HeapSlots").field("len", &self.len()).finish()
+        f.debug_struct("HeapSlots")
+            .field("len", &self.len())
+            .field("stored", &self.stored)
+            .finish()
+    }
+}
+
+/// Readiness of a `Vec` gather: the per-child wakers live in its own block.
+#[derive(Debug, Default)]
+pub struct OwnWakers;
+
+impl<F: Future> Readiness<HeapSlots<F>> for OwnWakers {
+    #[inline]
+    fn pass(
+        &mut self,
+        slots: Pin<&mut HeapSlots<F>>,
+        _len: usize,
+        cx: &mut Context<'_>,
+        mut visit: impl FnMut(Pin<&mut HeapSlots<F>>, usize, &mut Context<'_>) -> Visit,
+    ) -> PassEnd {
+        per_child_pass(
+            slots.get_mut(),
+            |slots| &mut slots.block,
+            cx,
+            |slots, index, cx| visit(Pin::new(slots), index, cx),
+        )
     }
 }

@@ -1,0 +1,405 @@
+//! One heap block per gather: a header, and one entry per child holding that child's
+//! waker node next to a payload (the child itself, for `Vec` inputs).
+//!
+//! The waker handed to child `i` is a pointer to entry `i`'s node. The block is
+//! reference-counted, so a waker that a child keeps (or sends to another thread) stays
+//! valid after the gather is gone: the payloads are dropped with the gather's handle, and
+//! the memory is freed with the last reference.
+//!
+//! Waking child `i` sets its node's `queued` flag; only the `false -> true` transition
+//! pushes the node onto an intrusive lock-free stack in the header and wakes the gather's
+//! own waker. A wake is therefore O(1) whatever the number of children, and a child woken
+//! many times before the gather runs is queued once. The gather (the single consumer)
+//! takes the whole stack with one swap, so there is no ABA problem; it clears a node's
+//! flag just before polling its child, after it has read the node's link, so a wake
+//! during that poll queues the node again for the next pass.
+//!
+//! Keeping the node next to the child means a wake, the poll that follows and the
+//! bookkeeping all touch the same cache line or two: at 65,536 children woken in random
+//! order, that is most of the cost.
+
+use alloc::alloc::{alloc, dealloc, handle_alloc_error};
+use core::alloc::Layout;
+use core::cell::UnsafeCell;
+use core::marker::PhantomData;
+use core::mem::{align_of, size_of, ManuallyDrop};
+use core::pin::Pin;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use core::task::{RawWaker, RawWakerVTable, Waker};
+
+use super::atomic_waker::AtomicWaker;
+
+/// The shared part of the block: reference count, ready stack, the gather's waker.
+#[repr(C)]
+struct Header {
+    /// The gather's reference plus one per live waker clone.
+    refs: AtomicUsize,
+    /// Top of the stack of woken nodes (null when empty).
+    ready: AtomicPtr<Node>,
+    /// The waker of the task polling the gather.
+    parent: AtomicWaker,
+    /// How many entries follow the header.
+    len: usize,
+}
+
+/// The waker's part of an entry.
+#[repr(C)]
+struct Node {
+    /// The next node down the ready stack, or in the consumer's local list.
+    next: AtomicPtr<Node>,
+    /// The child's index; also how a waker finds the header. (`u32` keeps a node at two
+    /// words: a gather with per-child wakers takes at most `u32::MAX` futures.)
+    index: u32,
+    /// Whether the node is on the stack or in the consumer's local list.
+    queued: AtomicBool,
+}
+
+/// One child's entry: its node, then its payload, which only the consumer touches.
+#[repr(C)]
+struct Entry<P> {
+    node: Node,
+    payload: UnsafeCell<P>,
+}
+
+/// The layout of a block of `len` entries, and where the entries start.
+fn layout<P>(len: usize) -> (Layout, usize) {
+    assert!(
+        u32::try_from(len).is_ok(),
+        "gather: more than u32::MAX futures in one gather"
+    );
+    Layout::new::<Header>()
+        .extend(Layout::array::<Entry<P>>(len).expect("gather: too many futures"))
+        .map(|(layout, offset)| (layout.pad_to_align(), offset))
+        .expect("gather: too many futures")
+}
+
+/// Where entries start in a block of `P` payloads (the same for every length).
+fn entries_offset<P>() -> usize {
+    let align = align_of::<Entry<P>>();
+    size_of::<Header>().div_ceil(align) * align
+}
+
+/// The gather's handle on its block: owns the payloads and the consumer side of the
+/// ready set.
+pub(crate) struct Block<P> {
+    header: NonNull<Header>,
+    /// Woken nodes taken off the stack and not yet polled, oldest first; consumer-only.
+    local_head: *mut Node,
+    local_tail: *mut Node,
+    /// Children `fresh..len` have never been handed out by `next`.
+    fresh: usize,
+    /// The block owns `P`s (for drop check and auto traits).
+    _payloads: PhantomData<P>,
+}
+
+// SAFETY: the shared state (header, nodes' `next` and `queued`) is atomics and an
+// `AtomicWaker`; the payloads and the consumer-only fields are only reached through this
+// handle, so sending it sends them: it is `Send` when `P` is.
+unsafe impl<P: Send> Send for Block<P> {}
+// SAFETY: `&Block` reaches the shared state and, through `payload`, `&P`: it is `Sync` when
+// `P` is.
+unsafe impl<P: Sync> Sync for Block<P> {}
+
+impl<P> Block<P> {
+    /// Allocates a block of `len` entries with payload `i` from `payload(i)`.
+    pub(crate) fn new(len: usize, mut payload: impl FnMut(usize) -> P) -> Self {
+        let (layout, offset) = layout::<P>(len);
+        debug_assert_eq!(offset, entries_offset::<P>());
+        // SAFETY: the layout has a non-zero size (the header is not zero-sized).
+        let base = unsafe { alloc(layout) };
+        let Some(base) = NonNull::new(base) else {
+            handle_alloc_error(layout)
+        };
+        let header = base.cast::<Header>();
+        // SAFETY: the block is freshly allocated with room and alignment for the header
+        // and `len` entries at `offset`; each write initialises memory we own. If
+        // `payload` panics, the block leaks: nothing is dropped that was not written.
+        unsafe {
+            header.as_ptr().write(Header {
+                refs: AtomicUsize::new(1),
+                ready: AtomicPtr::new(ptr::null_mut()),
+                parent: AtomicWaker::new(),
+                len,
+            });
+            let entries = base.as_ptr().add(offset).cast::<Entry<P>>();
+            for index in 0..len {
+                entries.add(index).write(Entry {
+                    node: Node {
+                        next: AtomicPtr::new(ptr::null_mut()),
+                        // `len` fits in `u32` (checked in `layout`), so `index` does.
+                        index: index as u32,
+                        queued: AtomicBool::new(false),
+                    },
+                    payload: UnsafeCell::new(payload(index)),
+                });
+            }
+        }
+        Block {
+            header,
+            local_head: ptr::null_mut(),
+            local_tail: ptr::null_mut(),
+            fresh: 0,
+            _payloads: PhantomData,
+        }
+    }
+
+    #[inline]
+    fn header(&self) -> &Header {
+        // SAFETY: the block lives at least as long as this handle's reference to it.
+        unsafe { self.header.as_ref() }
+    }
+
+    #[inline]
+    fn entry(&self, index: usize) -> *mut Entry<P> {
+        assert!(index < self.len(), "gather: child index out of bounds");
+        // SAFETY: `index < len`, so the offset stays inside the block.
+        unsafe {
+            self.header
+                .as_ptr()
+                .cast::<u8>()
+                .add(entries_offset::<P>())
+                .cast::<Entry<P>>()
+                .add(index)
+        }
+    }
+
+    /// How many entries the block has.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.header().len
+    }
+
+    /// Payload `index`, shared.
+    #[inline]
+    pub(crate) fn payload(&self, index: usize) -> &P {
+        // SAFETY: the entry is initialised; payloads are only ever reached through this
+        // handle, and `&self` rules out a `&mut` to it.
+        unsafe { &*(*self.entry(index)).payload.get() }
+    }
+
+    /// Payload `index`, pinned: the block never moves its entries.
+    #[inline]
+    pub(crate) fn payload_pinned(&mut self, index: usize) -> Pin<&mut P> {
+        // SAFETY: the entry is initialised and only reached through this handle, which we
+        // hold exclusively. The block is never reallocated and entries never move until
+        // they are dropped in place (in `drop`), so the payload is pinned.
+        unsafe { Pin::new_unchecked(&mut *(*self.entry(index)).payload.get()) }
+    }
+
+    /// Makes `waker` the one that child wakes wake.
+    #[inline]
+    pub(crate) fn register(&self, waker: &Waker) {
+        self.header().parent.register(waker);
+    }
+
+    /// Moves every node woken since the last call onto the end of the local list, in the
+    /// order they were woken. Nodes woken after this call wait for the next one.
+    #[inline]
+    pub(crate) fn collect_woken(&mut self) {
+        let newest = self.header().ready.swap(ptr::null_mut(), Ordering::Acquire);
+        if newest.is_null() {
+            return;
+        }
+        // The stack is newest first: reverse it, so that the newest ends up last.
+        let (mut rest, mut oldest) = (newest, ptr::null_mut::<Node>());
+        while !rest.is_null() {
+            // SAFETY: the nodes of the stack we took are in the block and stay queued, so
+            // no waker writes their links: only the consumer does, now.
+            unsafe {
+                let next = (*rest).next.load(Ordering::Relaxed);
+                (*rest).next.store(oldest, Ordering::Relaxed);
+                oldest = rest;
+                rest = next;
+            }
+        }
+        if self.local_tail.is_null() {
+            self.local_head = oldest;
+        } else {
+            // SAFETY: the tail is a queued node of our local list.
+            unsafe { (*self.local_tail).next.store(oldest, Ordering::Relaxed) };
+        }
+        self.local_tail = newest;
+    }
+
+    /// The next child to poll: woken ones first, in wake order, then the never-polled ones
+    /// in input order. A woken child's node is unqueued, so a wake from now on queues it
+    /// again.
+    #[inline]
+    pub(crate) fn next(&mut self) -> Option<usize> {
+        if self.local_head.is_null() {
+            if self.fresh == self.len() {
+                return None;
+            }
+            self.fresh += 1;
+            // Never polled, never queued: no waker for it exists yet.
+            return Some(self.fresh - 1);
+        }
+        let node = self.local_head;
+        // SAFETY: `node` is a queued node of our local list, in the block we hold a
+        // reference to. We read its link before clearing its flag, after which a waker may
+        // reuse the link. Acquire pairs with the waker's release, so whatever the waker
+        // did before waking is visible to the poll that follows.
+        unsafe {
+            self.local_head = (*node).next.load(Ordering::Relaxed);
+            if self.local_head.is_null() {
+                self.local_tail = ptr::null_mut();
+            }
+            (*node).queued.swap(false, Ordering::AcqRel);
+            Some((*node).index as usize)
+        }
+    }
+
+    /// Whether any child is waiting to be polled (woken, or never polled).
+    #[inline]
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.local_head.is_null()
+            || self.fresh < self.len()
+            || !self.header().ready.load(Ordering::Relaxed).is_null()
+    }
+
+    /// Child `index`'s waker, borrowing this handle's reference: cloning it takes a
+    /// reference of its own; dropping the borrow does nothing.
+    #[inline]
+    pub(crate) fn waker(&self, index: usize) -> ManuallyDrop<Waker> {
+        // SAFETY: the node is the first field of a live entry (`repr(C)`).
+        let node = unsafe { ptr::addr_of!((*self.entry(index)).node) };
+        let raw = RawWaker::new(node.cast(), &Self::VTABLE);
+        // SAFETY: `raw` points at a live node and uses the vtable below, whose functions
+        // uphold the `RawWaker` contract (see each); `ManuallyDrop` keeps the borrow from
+        // releasing the handle's reference.
+        ManuallyDrop::new(unsafe { Waker::from_raw(raw) })
+    }
+
+    const VTABLE: RawWakerVTable =
+        RawWakerVTable::new(Self::clone, Self::wake, Self::wake_by_ref, Self::drop_waker);
+
+    /// Finds the block's header from one of its nodes.
+    ///
+    /// # Safety
+    ///
+    /// `node` points at the node of an entry of a live `Block<P>`.
+    unsafe fn header_of(node: *const Node) -> *mut Header {
+        // SAFETY: entry `index` sits `entries_offset + index * size_of::<Entry>()` bytes
+        // into its block and starts with its node, so stepping back that far lands on the
+        // header, in the same allocation.
+        unsafe {
+            let index = (*node).index as usize;
+            let back = entries_offset::<P>() + index * size_of::<Entry<P>>();
+            node.cast::<u8>().sub(back).cast::<Header>().cast_mut()
+        }
+    }
+
+    /// Drops one reference to the block; frees it with the last. The payloads were
+    /// dropped with the gather's handle.
+    ///
+    /// # Safety
+    ///
+    /// `header` is the start of a live `Block<P>` and the caller owns one of its
+    /// references.
+    unsafe fn release(header: *mut Header) {
+        // SAFETY: the block is live while the caller's reference is.
+        if unsafe { (*header).refs.fetch_sub(1, Ordering::Release) } != 1 {
+            return;
+        }
+        // Pairs with every other release: all their accesses happen before the free.
+        fence(Ordering::Acquire);
+        // SAFETY: this was the last reference: nothing else can reach the block. Nodes
+        // need no drop and payloads are gone; the header's `AtomicWaker` needs its drop.
+        unsafe {
+            let len = (*header).len;
+            ptr::drop_in_place(header);
+            dealloc(header.cast(), layout::<P>(len).0);
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `data` comes from a waker of this vtable, so it points at a node of a live block.
+    unsafe fn clone(data: *const ()) -> RawWaker {
+        // SAFETY: see the function's contract; the waker being cloned holds a reference,
+        // so the block is live. Relaxed is enough to take a reference from one we hold.
+        let old = unsafe {
+            (*Self::header_of(data.cast()))
+                .refs
+                .fetch_add(1, Ordering::Relaxed)
+        };
+        assert!(
+            old <= isize::MAX as usize,
+            "gather: waker reference count overflow"
+        );
+        RawWaker::new(data, &Self::VTABLE)
+    }
+
+    /// # Safety
+    ///
+    /// As for [`clone`](Self::clone); the waker owns a reference, which this consumes.
+    unsafe fn wake(data: *const ()) {
+        // SAFETY: see the function's contract.
+        unsafe {
+            Self::wake_by_ref(data);
+            Self::drop_waker(data);
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`clone`](Self::clone).
+    unsafe fn wake_by_ref(data: *const ()) {
+        let node = data.cast::<Node>().cast_mut();
+        // SAFETY: the block is live (the waker holds a reference). Wakers only touch a
+        // node's `next` after winning its `queued` flag, and never a payload.
+        unsafe {
+            if (*node).queued.swap(true, Ordering::AcqRel) {
+                return; // already queued: the gather will poll the child
+            }
+            let header = Self::header_of(node);
+            let ready = &(*header).ready;
+            let mut top = ready.load(Ordering::Relaxed);
+            loop {
+                (*node).next.store(top, Ordering::Relaxed);
+                match ready.compare_exchange_weak(top, node, Ordering::Release, Ordering::Relaxed) {
+                    Ok(_) => break,
+                    Err(current) => top = current,
+                }
+            }
+            (*header).parent.wake();
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`clone`](Self::clone); the waker owns a reference, which this releases.
+    unsafe fn drop_waker(data: *const ()) {
+        // SAFETY: see the function's contract.
+        unsafe { Self::release(Self::header_of(data.cast())) };
+    }
+}
+
+impl<P> Drop for Block<P> {
+    fn drop(&mut self) {
+        // Drop every payload now, in input order: they may borrow data that does not
+        // outlive the gather, while wakers may outlive it.
+        struct Release(*mut Header, unsafe fn(*mut Header));
+        impl Drop for Release {
+            fn drop(&mut self) {
+                // SAFETY: the handle's reference, released exactly once, even if a
+                // payload's drop panics.
+                unsafe { (self.1)(self.0) }
+            }
+        }
+        let _release = Release(self.header.as_ptr(), Self::release);
+        for index in 0..self.len() {
+            // SAFETY: every entry's payload is initialised and dropped exactly once, here;
+            // the block is freed only after (by `_release`). If a drop panics, the rest
+            // leak, which is safe.
+            unsafe { ptr::drop_in_place((*self.entry(index)).payload.get()) };
+        }
+    }
+}
+
+impl<P> core::fmt::Debug for Block<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Block").field("len", &self.len()).finish()
+    }
+}
