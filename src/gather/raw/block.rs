@@ -7,9 +7,10 @@
 //! the memory is freed with the last reference.
 //!
 //! Waking child `i` sets its node's `queued` flag; only the `false -> true` transition
-//! pushes the node onto an intrusive lock-free stack in the header and wakes the gather's
-//! own waker. A wake is therefore O(1) whatever the number of children, and a child woken
-//! many times before the gather runs is queued once. The gather (the single consumer)
+//! pushes the node onto an intrusive lock-free stack in the header, and only the push onto
+//! an empty stack wakes the gather's own waker. A wake is therefore O(1) whatever the
+//! number of children, a child woken many times before the gather runs is queued once, and
+//! many children woken between two polls wake the gather once. The gather (the single consumer)
 //! takes the whole stack with one swap, so there is no ABA problem; it clears a node's
 //! flag just before polling its child, after it has read the node's link, so a wake
 //! during that poll queues the node again for the next pass.
@@ -358,12 +359,17 @@ impl<P> Block<P> {
             let mut top = ready.load(Ordering::Relaxed);
             loop {
                 (*node).next.store(top, Ordering::Relaxed);
-                match ready.compare_exchange_weak(top, node, Ordering::Release, Ordering::Relaxed) {
+                match ready.compare_exchange_weak(top, node, Ordering::AcqRel, Ordering::Relaxed) {
                     Ok(_) => break,
                     Err(current) => top = current,
                 }
             }
-            (*header).parent.wake();
+            // Only the push that made the stack non-empty wakes the gather: whoever pushed
+            // before us woke it after their push, and the gather has not taken the stack
+            // since (it would be empty), so the poll that wake causes takes our node too.
+            if top.is_null() {
+                (*header).parent.wake();
+            }
         }
     }
 
