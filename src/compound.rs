@@ -74,7 +74,11 @@ pub trait ErrorStore<E>: sealed::Sealed {
     #[doc(hidden)]
     type IntoIter: Iterator<Item = (usize, E)>;
     #[doc(hidden)]
-    fn collect(total: usize, error_at: impl FnMut(usize) -> Option<E>) -> (Self::Entries, usize);
+    fn collect(
+        total: usize,
+        errors: usize,
+        error_at: impl FnMut(usize) -> Option<E>,
+    ) -> (Self::Entries, usize);
     #[doc(hidden)]
     fn iter(entries: &Self::Entries) -> Self::Iter<'_>;
     #[doc(hidden)]
@@ -119,6 +123,7 @@ impl<E, const N: usize> ErrorStore<E> for Inline<N> {
 
     fn collect(
         _total: usize,
+        _errors: usize,
         mut error_at: impl FnMut(usize) -> Option<E>,
     ) -> ([Option<E>; N], usize) {
         let mut len = 0;
@@ -234,11 +239,11 @@ impl<E> ErrorStore<E> for Heap {
 
     fn collect(
         total: usize,
+        errors: usize,
         mut error_at: impl FnMut(usize) -> Option<E>,
     ) -> (alloc::vec::Vec<(usize, E)>, usize) {
-        let entries: alloc::vec::Vec<_> = (0..total)
-            .filter_map(|i| error_at(i).map(|e| (i, e)))
-            .collect();
+        let mut entries = alloc::vec::Vec::with_capacity(errors);
+        entries.extend((0..total).filter_map(|i| error_at(i).map(|e| (i, e))));
         let len = entries.len();
         (entries, len)
     }
@@ -310,9 +315,14 @@ pub type DefaultStore = Heap;
 pub type DefaultStore = Inline<0>;
 
 impl<E, S: ErrorStore<E>> CompoundError<E, S> {
-    /// Collects the errors of `total` futures; `None` when none failed.
-    pub(crate) fn collect(total: usize, error_at: impl FnMut(usize) -> Option<E>) -> Option<Self> {
-        let (entries, len) = S::collect(total, error_at);
+    /// Collects the errors of `total` futures, about `errors` of them (a capacity hint);
+    /// `None` when none failed.
+    pub(crate) fn collect(
+        total: usize,
+        errors: usize,
+        error_at: impl FnMut(usize) -> Option<E>,
+    ) -> Option<Self> {
+        let (entries, len) = S::collect(total, errors, error_at);
         Self::from_parts(entries, len, total)
     }
 

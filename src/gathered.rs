@@ -444,7 +444,7 @@ impl<T, E, const N: usize> Outcomes for [Result<T, E>; N] {
             return Ok(self.map(unwrap_ok));
         }
         let mut errors = self.map(Result::err);
-        Err(CompoundError::collect(N, |i| errors[i].take()).expect(SOME_ERR))
+        Err(CompoundError::collect(N, N, |i| errors[i].take()).expect(SOME_ERR))
     }
 }
 
@@ -484,11 +484,12 @@ mod heap {
 
                 fn into_split(self) -> Result<$successes, CompoundError<E, Heap>> {
                     let len = self.len();
-                    if self.iter().all(Result::is_ok) {
+                    let failed = self.iter().filter(|r| r.is_err()).count();
+                    if failed == 0 {
                         return Ok(self.into_iter().map(unwrap_ok).collect());
                     }
                     let mut results = self.into_iter();
-                    let errors = CompoundError::collect(len, |_| results.next()?.err());
+                    let errors = CompoundError::collect(len, failed, |_| results.next()?.err());
                     Err(errors.expect(SOME_ERR))
                 }
             }

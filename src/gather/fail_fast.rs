@@ -74,19 +74,19 @@ where
     type Output = Result<Successes<I>, Errors<I>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut failed = false;
+        let mut failed = 0;
         let mut slots = ready!(self.project().gather.poll_pass(cx, |slots, i| {
             if slots.is_err(i) {
-                failed = true;
+                failed += 1;
                 After::Complete
             } else {
                 After::Continue
             }
         }));
-        if !failed {
+        if failed == 0 {
             return Poll::Ready(slots.take_outputs().into_split());
         }
-        let errors = CompoundError::collect(slots.len(), |i| slots.as_mut().take_err(i));
+        let errors = CompoundError::collect(slots.len(), failed, |i| slots.as_mut().take_err(i));
         slots.clear();
         Poll::Ready(Err(errors.expect("a child failed in this pass")))
     }

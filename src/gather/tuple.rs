@@ -110,7 +110,7 @@ macro_rules! tuple {
                     return Ok(($(unwrap_ok(self.$idx),)+));
                 }
                 let mut errors = [$(self.$idx.err()),+];
-                Err(CompoundError::collect($len, |i| errors[i].take()).expect(SOME_ERR))
+                Err(CompoundError::collect($len, $len, |i| errors[i].take()).expect(SOME_ERR))
             }
         }
     };
