@@ -395,6 +395,7 @@ impl<P> Drop for Block<P> {
             }
         }
         let _release = Release(self.header.as_ptr(), Self::release);
+        self.header().parent.clear();
         for index in 0..self.len() {
             // SAFETY: every entry's payload is initialised and dropped exactly once, here;
             // the block is freed only after (by `_release`). If a drop panics, the rest
