@@ -420,7 +420,39 @@ fn row(scenario: &str, n: usize, name: &str, ns: f64, polls: u64, allocations: u
     );
 }
 
+/// The floor of `external_wake`: the reactor, and each fired child polled directly, with
+/// no combinator at all (the driver knows which child it fired).
+fn external_floor(reactor: &Reactor, order: &[usize], waker: &Waker) -> usize {
+    let mut cx = Context::from_waker(waker);
+    let mut children: Vec<_> = (0..order.len())
+        .map(|id| External::<false> { id, reactor })
+        .collect();
+    let mut outputs: Vec<Option<Outcome>> = (0..order.len()).map(|_| None).collect();
+    for child in &mut children {
+        let _ = Pin::new(child).poll(&mut cx);
+    }
+    for &id in order {
+        reactor.fire(id);
+        if let Poll::Ready(output) = Pin::new(&mut children[id]).poll(&mut cx) {
+            outputs[id] = Some(output);
+        }
+    }
+    outputs.len()
+}
+
 fn vec_scenario(settings: &Settings, scenario: &str, n: usize, waker: &Waker) {
+    if scenario == "external_wake" {
+        let order = shuffled(n);
+        let ns = time(settings, || external_floor(&Reactor::new(n), &order, waker));
+        row(
+            scenario,
+            n,
+            "reactor + direct poll (floor)",
+            ns,
+            2 * n as u64,
+            0,
+        );
+    }
     for imp in IMPS {
         match scenario {
             "ready" => {
