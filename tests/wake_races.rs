@@ -11,8 +11,9 @@ use std::time::Duration;
 use common::{block_on, manual};
 use gather::gather;
 
-const ROUNDS: usize = 300;
-const CHILDREN: usize = 32;
+// Miri checks the same races for data races and weak-memory effects, more slowly.
+const ROUNDS: usize = if cfg!(miri) { 4 } else { 300 };
+const CHILDREN: usize = if cfg!(miri) { 6 } else { 32 };
 
 /// Regression: a wake that found another wake under way left the gather's waker to it;
 /// a gather that had just registered the same waker again did not notice, polled, and

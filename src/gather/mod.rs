@@ -140,12 +140,18 @@ pin_project_lite::pin_project! {
     /// Dropping a `Gather` drops every child still running and every output already
     /// stored, each exactly once, in input order.
     ///
-    /// # Fairness
+    /// # Wakes and fairness
+    ///
+    /// A `Vec` gather gives each child a waker of its own (one shared allocation for all of
+    /// them, holding the children too): a wake re-polls only the child that was woken, in
+    /// O(1) whatever the number of children. So does a `SmallVec` gather once it has
+    /// spilled to the heap. Array and tuple gathers allocate nothing, so their children
+    /// share the gather's own waker: a wake polls every child still running. For large
+    /// gathers of children that wake one by one, use a `Vec`.
     ///
     /// One poll polls each child at most once, and at most 128 children: past that the
     /// gather wakes itself and returns `Pending`, so a large gather does not starve the
-    /// other tasks of its executor. Without the `alloc` feature, every poll polls every
-    /// child still running (there is nowhere to keep a waker per child).
+    /// other tasks of its executor.
     ///
     /// # Examples
     ///
