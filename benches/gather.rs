@@ -633,7 +633,7 @@ fn main() {
     } else {
         Settings {
             batch: Duration::from_millis(60),
-            batches: 5,
+            batches: 7,
         }
     };
     let chosen =
