@@ -364,11 +364,11 @@ impl Runner for Externally<'_> {
 fn run_array<const N: usize, F: Future<Output = Outcome>>(
     imp: &str,
     children: [F; N],
-    waker: &Waker,
+    run: impl Runner,
 ) -> usize {
     match imp {
-        "gather" => block_on(gather::gather(children), waker).len(),
-        _ => block_on(embassy_futures::join::join_array(children), waker).len(),
+        "gather" => run.run(gather::gather(children), |g| g.len()),
+        _ => run.run(embassy_futures::join::join_array(children), |v| v.len()),
     }
 }
 
@@ -525,14 +525,14 @@ fn array_scenario<const N: usize>(settings: &Settings, scenario: &str, waker: &W
                     run_array(
                         imp,
                         core::array::from_fn::<_, N, _>(|i| ReadyChild::<false>(i as u64)),
-                        waker,
+                        Busy(waker),
                     )
                 });
                 let (polls, allocs) = counts(|| {
                     run_array(
                         imp,
                         core::array::from_fn::<_, N, _>(|i| ReadyChild::<true>(i as u64)),
-                        waker,
+                        Busy(waker),
                     )
                 });
                 row(scenario, N, name, ns, polls, allocs);
@@ -543,14 +543,14 @@ fn array_scenario<const N: usize>(settings: &Settings, scenario: &str, waker: &W
                     yielded: false,
                 };
                 let ns = time(settings, || {
-                    run_array(imp, core::array::from_fn::<_, N, _>(make), waker)
+                    run_array(imp, core::array::from_fn::<_, N, _>(make), Busy(waker))
                 });
                 let (polls, allocs) = counts(|| {
                     let make = |i: usize| YieldOnce::<true> {
                         i: i as u64,
                         yielded: false,
                     };
-                    run_array(imp, core::array::from_fn::<_, N, _>(make), waker)
+                    run_array(imp, core::array::from_fn::<_, N, _>(make), Busy(waker))
                 });
                 row(scenario, N, name, ns, polls, allocs);
             }
@@ -562,18 +562,15 @@ fn array_scenario<const N: usize>(settings: &Settings, scenario: &str, waker: &W
                         id,
                         reactor: &reactor,
                     });
-                    match imp {
-                        "gather" => {
-                            drive_external(gather::gather(children), &reactor, &order, waker).len()
-                        }
-                        _ => drive_external(
-                            embassy_futures::join::join_array(children),
-                            &reactor,
-                            &order,
+                    run_array(
+                        imp,
+                        children,
+                        Externally {
+                            reactor: &reactor,
+                            order: &order,
                             waker,
-                        )
-                        .len(),
-                    }
+                        },
+                    )
                 });
                 let reactor = Reactor::new(N);
                 let (polls, allocs) = counts(|| {
@@ -581,18 +578,15 @@ fn array_scenario<const N: usize>(settings: &Settings, scenario: &str, waker: &W
                         id,
                         reactor: &reactor,
                     });
-                    match imp {
-                        "gather" => {
-                            drive_external(gather::gather(children), &reactor, &order, waker).len()
-                        }
-                        _ => drive_external(
-                            embassy_futures::join::join_array(children),
-                            &reactor,
-                            &order,
+                    run_array(
+                        imp,
+                        children,
+                        Externally {
+                            reactor: &reactor,
+                            order: &order,
                             waker,
-                        )
-                        .len(),
-                    }
+                        },
+                    )
                 });
                 row(scenario, N, name, ns, polls, allocs);
             }
