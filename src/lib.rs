@@ -79,7 +79,9 @@ pub use crate::compound::Heap;
 pub use crate::compound::{CompoundError, DefaultStore, ErrorStore, Inline, IntoIter, Iter};
 #[cfg(feature = "alloc")]
 pub use crate::gather::gather_iter;
-pub use crate::gather::{gather, FailFast, Gather, GatherExt, Input};
+pub use crate::gather::{
+    gather, AsCompleted, FailFast, Gather, GatherExt, Input, NextCompleted, UntilError,
+};
 #[cfg(feature = "alloc")]
 pub use crate::gathered::DynError;
 pub use crate::gathered::{Gathered, Outcomes, SliceOutcomes};

@@ -33,6 +33,17 @@ pub(crate) enum After {
     Continue,
     /// Finish this pass (each child still polled at most once), then complete.
     Complete,
+    /// Stop the pass now and hand this child to the driver; later passes go on.
+    Yield,
+}
+
+/// How a pass that did not leave the gather pending ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// Every child finished, or the driver asked to complete: the gather is done.
+    Complete,
+    /// Child `index` finished and the driver asked for it ([`After::Yield`]).
+    Yielded(usize),
 }
 
 /// Bookkeeping shared by every mode: how many children are still running, the phase, and
@@ -70,8 +81,10 @@ impl<R> Engine<R> {
     /// Runs one pass over the children that may make progress.
     ///
     /// `finished(slots, i)` runs right after child `i` finishes, with its output in its
-    /// slot. Returns `Ready` once every child has finished, or at the end of a pass in which
-    /// `finished` asked to complete; the engine is then terminated.
+    /// slot, and says what to do next. Returns `Ready(Complete)` once every child has
+    /// finished, or at the end of a pass in which `finished` asked to complete (the engine
+    /// is then terminated); `Ready(Yielded(i))` at once when `finished` asked to yield
+    /// child `i`.
     ///
     /// # Panics
     ///
@@ -82,7 +95,7 @@ impl<R> Engine<R> {
         mut slots: Pin<&mut S>,
         cx: &mut Context<'_>,
         mut finished: impl FnMut(Pin<&mut S>, usize) -> After,
-    ) -> Poll<()>
+    ) -> Poll<Pass>
     where
         R: Readiness<S>,
     {
@@ -95,6 +108,7 @@ impl<R> Engine<R> {
 
         let remaining = &mut self.remaining;
         let mut complete = *remaining == 0;
+        let mut yielded = None;
         let len = slots.len();
         let end = self
             .readiness
@@ -104,8 +118,13 @@ impl<R> Engine<R> {
                     Step::Pending => Visit::Polled,
                     Step::Finished => {
                         *remaining -= 1;
-                        if finished(slots, i) == After::Complete {
-                            complete = true;
+                        match finished(slots, i) {
+                            After::Yield => {
+                                yielded = Some(i);
+                                return Visit::Stop;
+                            }
+                            After::Complete => complete = true,
+                            After::Continue => {}
                         }
                         if *remaining == 0 {
                             complete = true;
@@ -117,9 +136,13 @@ impl<R> Engine<R> {
                 }
             });
 
+        if let Some(index) = yielded {
+            self.phase = Phase::Waiting;
+            return Poll::Ready(Pass::Yielded(index));
+        }
         if complete {
             self.phase = Phase::Done;
-            return Poll::Ready(());
+            return Poll::Ready(Pass::Complete);
         }
         self.phase = Phase::Waiting;
         match end {

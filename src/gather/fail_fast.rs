@@ -75,7 +75,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut failed = 0;
-        let mut slots = ready!(self.project().gather.poll_pass(cx, |slots, i| {
+        let (mut slots, _) = ready!(self.project().gather.poll_pass(cx, |slots, i| {
             if slots.is_err(i) {
                 failed += 1;
                 After::Complete

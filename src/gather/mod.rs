@@ -1,5 +1,6 @@
 //! The gather engine: slot storage, readiness, and the drivers of each mode.
 
+mod as_completed;
 mod engine;
 mod fail_fast;
 #[allow(unsafe_code)]
@@ -12,12 +13,13 @@ mod tuple;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{ready, Context, Poll};
 
 use futures_core::FusedFuture;
 
 use crate::Gathered;
-use engine::{After, Engine};
+pub use as_completed::{AsCompleted, NextCompleted, UntilError};
+use engine::{After, Engine, Pass};
 pub use fail_fast::FailFast;
 use slot::Slot;
 use slots::Slots;
@@ -229,6 +231,59 @@ impl<I: Input> Gather<I> {
         FailFast::new(self)
     }
 
+    /// Turns the gather into a stream of `(index, output)` in completion order:
+    /// `asyncio.as_completed`.
+    ///
+    /// The caller may stop reading at any point and resume later; the children still
+    /// running stay inside the stream (and are polled only while it is polled) until it is
+    /// dropped, which drops them. Arrays, `Vec`s and `SmallVec`s; for a tuple, whose
+    /// outputs differ in type, gather a settled result instead. See
+    /// [`AsCompleted::next_completed`] and [`AsCompleted::until_error`] for
+    /// `asyncio.wait(FIRST_COMPLETED)` and `asyncio.wait(FIRST_EXCEPTION)`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the gather was already polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::pin::pin;
+    /// use gather::gather;
+    /// # use gather::__doc_block_on as block_on;
+    ///
+    /// async fn call(id: u32, ticks: u32) -> u32 {
+    ///     for _ in 0..ticks {
+    ///         yield_now().await;
+    ///     }
+    ///     id
+    /// }
+    /// # async fn yield_now() {
+    /// #     let mut yielded = false;
+    /// #     core::future::poll_fn(|cx| {
+    /// #         if yielded { return core::task::Poll::Ready(()) }
+    /// #         yielded = true;
+    /// #         cx.waker().wake_by_ref();
+    /// #         core::task::Poll::Pending
+    /// #     }).await
+    /// # }
+    ///
+    /// let mut calls = pin!(gather([call(0, 3), call(1, 0), call(2, 1)]).as_completed());
+    /// let mut order = Vec::new();
+    /// while let Some((index, id)) = block_on(calls.as_mut().next_completed()) {
+    ///     assert_eq!(index as u32, id);
+    ///     order.push(index);
+    /// }
+    /// assert_eq!(order, [1, 2, 0]);
+    /// ```
+    pub fn as_completed(self) -> AsCompleted<I> {
+        assert!(
+            self.engine.is_fresh(),
+            "`Gather::as_completed` called after the first poll"
+        );
+        AsCompleted::new(self)
+    }
+
     /// How many children the gather was given.
     ///
     /// # Examples
@@ -259,13 +314,11 @@ impl<I: Input> Gather<I> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         finished: impl FnMut(Pin<&mut I::Slots>, usize) -> After,
-    ) -> Poll<Pin<&mut I::Slots>> {
+    ) -> Poll<(Pin<&mut I::Slots>, Pass)> {
         let this = self.project();
         let mut slots = this.slots;
-        match this.engine.poll_pass(slots.as_mut(), cx, finished) {
-            Poll::Ready(()) => Poll::Ready(slots),
-            Poll::Pending => Poll::Pending,
-        }
+        let pass = ready!(this.engine.poll_pass(slots.as_mut(), cx, finished));
+        Poll::Ready((slots, pass))
     }
 }
 
@@ -273,7 +326,7 @@ impl<I: Input> Future for Gather<I> {
     type Output = Gathered<Outputs<I>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let slots = core::task::ready!(self.poll_pass(cx, |_, _| After::Continue));
+        let (slots, _) = ready!(self.poll_pass(cx, |_, _| After::Continue));
         Poll::Ready(Gathered::new(slots.take_outputs()))
     }
 }

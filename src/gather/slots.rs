@@ -50,6 +50,24 @@ pub trait ResultSlots: Slots<Outputs: Outcomes> {
 /// The error type of the children of `S`.
 pub(crate) type ErrorOf<S> = <<S as Slots>::Outputs as Outcomes>::Error;
 
+/// Slots whose children all have one output type (arrays, `Vec`s, `SmallVec`s): the
+/// shapes that can hand out outputs one at a time, as they finish.
+pub trait UniformSlots: Slots {
+    /// Every child's output type.
+    type Output;
+
+    /// Moves child `index`'s output out. Called once, right after it finished.
+    fn take_one(self: Pin<&mut Self>, index: usize) -> Self::Output;
+}
+
+impl<S: SlotSlice> UniformSlots for S {
+    type Output = <S::Future as Future>::Output;
+
+    fn take_one(self: Pin<&mut Self>, index: usize) -> Self::Output {
+        pinned::index(self.slots_pinned(), index).take_output()
+    }
+}
+
 /// Storage that is a slice of slots of one future type underneath.
 pub trait SlotSlice {
     /// The children's future type.
@@ -154,7 +172,7 @@ mod heap {
 
     use smallvec::SmallVec;
 
-    use super::{ResultSlots, SlotSlice, Slots};
+    use super::{ResultSlots, SlotSlice, Slots, UniformSlots};
     use crate::gather::raw::heap::{HeapSlots, OwnWakers};
     use crate::gather::raw::pin as pinned;
     use crate::gather::readiness::{Adaptive, Sweep, Wakers};
@@ -185,6 +203,15 @@ mod heap {
 
         fn clear(self: Pin<&mut Self>) {
             self.get_mut().clear();
+        }
+    }
+
+    impl<F: Future> UniformSlots for HeapSlots<F> {
+        type Output = F::Output;
+
+        fn take_one(self: Pin<&mut Self>, index: usize) -> F::Output {
+            let taken = self.get_mut().take_output_if(index, |_| true);
+            taken.expect("gather: the output of a child that just finished")
         }
     }
 

@@ -179,3 +179,20 @@ pub async fn many_children_woken_from_other_threads() {
     let successes = gather(children).fail_fast().await.unwrap();
     assert_eq!(successes, (0..300).collect::<Vec<_>>());
 }
+
+pub async fn as_completed_yields_in_completion_order() {
+    // Child i finishes after (3 - i) * 30 ms: the last one first.
+    let children: Vec<_> = (0..4u64)
+        .map(|i| async move {
+            delay_ms((3 - i) * 30).await;
+            i * 10
+        })
+        .collect();
+    let mut stream = std::pin::pin!(gather(children).as_completed());
+    let mut order = Vec::new();
+    while let Some((index, value)) = stream.as_mut().next_completed().await {
+        assert_eq!(value, index as u64 * 10);
+        order.push(index);
+    }
+    assert_eq!(order, [3, 2, 1, 0]);
+}

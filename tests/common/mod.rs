@@ -353,6 +353,7 @@ macro_rules! runtime_cases {
             empty_inputs_resolve_at_once,
             children_may_borrow_local_data,
             many_children_woken_from_other_threads,
+            as_completed_yields_in_completion_order,
         );
     };
     (@cases $run:expr; $($case:ident,)*) => {
