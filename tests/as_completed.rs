@@ -151,12 +151,13 @@ fn until_error_without_errors_waits_for_every_child() {
     let (_, waker) = CountingWaker::new();
     let mut rest = pin!(gather(children).as_completed());
     let mut done = Vec::new();
-    let mut until = pin!(rest.as_mut().until_error(&mut done));
-    handles[2].complete(Ok(2));
-    assert!(poll_with(until.as_mut(), &waker).is_pending());
-    handles[0].complete(Ok(0));
-    handles[1].complete(Ok(1));
-    assert_eq!(poll_with(until.as_mut(), &waker), Poll::Ready(Ok(())));
-    drop(until);
+    {
+        let mut until = pin!(rest.as_mut().until_error(&mut done));
+        handles[2].complete(Ok(2));
+        assert!(poll_with(until.as_mut(), &waker).is_pending());
+        handles[0].complete(Ok(0));
+        handles[1].complete(Ok(1));
+        assert_eq!(poll_with(until.as_mut(), &waker), Poll::Ready(Ok(())));
+    }
     assert_eq!(done, [(2, 2), (0, 0), (1, 1)]);
 }
