@@ -29,16 +29,10 @@ async fn main() {
     let started = Instant::now();
     let mut calls = pin!(gather(plan.map(|(ms, fails)| call(ms, fails))).as_completed());
     while let Some((index, outcome)) = calls.as_mut().next_completed().await {
-        let remaining = calls.len();
+        let (at, remaining) = (started.elapsed().as_millis(), calls.len());
         match outcome {
-            Ok(body) => println!(
-                "{:>4?}  call {index}: ok, {body}; {remaining} left",
-                started.elapsed()
-            ),
-            Err(error) => println!(
-                "{:>4?}  call {index}: error, {error}; {remaining} left",
-                started.elapsed()
-            ),
+            Ok(body) => println!("{at:>4} ms  call {index}: ok, {body}; {remaining} left"),
+            Err(error) => println!("{at:>4} ms  call {index}: error, {error}; {remaining} left"),
         }
     }
 }
