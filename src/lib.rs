@@ -80,7 +80,8 @@ pub use crate::compound::{CompoundError, DefaultStore, ErrorStore, Inline, IntoI
 #[cfg(feature = "alloc")]
 pub use crate::gather::gather_iter;
 pub use crate::gather::{
-    gather, AsCompleted, FailFast, Gather, GatherExt, Input, NextCompleted, UntilError,
+    gather, AsCompleted, Deadline, FailFast, Gather, GatherExt, Input, NextCompleted, NoDeadline,
+    TimedOut, UntilError,
 };
 #[cfg(feature = "alloc")]
 pub use crate::gathered::DynError;

@@ -11,4 +11,4 @@ where
     async_std::task::block_on(async_std::task::spawn(future))
 }
 
-runtime_cases!(run);
+runtime_cases!(run, async_std::task::sleep);

@@ -11,4 +11,4 @@ where
     smol::block_on(smol::spawn(future))
 }
 
-runtime_cases!(run);
+runtime_cases!(run, smol::Timer::after);

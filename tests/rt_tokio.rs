@@ -28,10 +28,10 @@ where
 
 mod current {
     use super::*;
-    runtime_cases!(current_thread);
+    runtime_cases!(current_thread, tokio::time::sleep);
 }
 
 mod multi {
     use super::*;
-    runtime_cases!(multi_thread);
+    runtime_cases!(multi_thread, tokio::time::sleep);
 }

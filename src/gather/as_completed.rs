@@ -7,6 +7,7 @@ use core::task::{ready, Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 
+use super::deadline::{NoDeadline, Timer};
 use super::engine::{After, Pass};
 use super::slots::UniformSlots;
 use super::{Gather, Input};
@@ -27,25 +28,26 @@ pin_project_lite::pin_project! {
     /// while it is polled; dropping the stream drops them. Outputs already yielded belong to
     /// the caller.
     #[must_use = "streams do nothing unless polled"]
-    pub struct AsCompleted<I>
+    pub struct AsCompleted<I, T = NoDeadline>
     where
         I: Input,
     {
         #[pin]
-        gather: Gather<I>,
+        gather: Gather<I, T>,
     }
 }
 
-impl<I: Input> AsCompleted<I> {
-    pub(super) fn new(gather: Gather<I>) -> Self {
+impl<I: Input, T> AsCompleted<I, T> {
+    pub(super) fn new(gather: Gather<I, T>) -> Self {
         AsCompleted { gather }
     }
 }
 
-impl<I> AsCompleted<I>
+impl<I, T> AsCompleted<I, T>
 where
     I: Input,
     I::Slots: UniformSlots,
+    T: Timer<I::Slots>,
 {
     /// The next child to finish, as `(index, output)`; `None` once every child has been
     /// yielded. The children still running stay in the stream: this is
@@ -65,7 +67,7 @@ where
     /// assert_eq!(block_on(rest.as_mut().next_completed()), Some((1, "fast")));
     /// assert_eq!(rest.len(), 1, "the slow call is still running, inside `rest`");
     /// ```
-    pub fn next_completed(self: Pin<&mut Self>) -> NextCompleted<'_, I> {
+    pub fn next_completed(self: Pin<&mut Self>) -> NextCompleted<'_, I, T> {
         NextCompleted { stream: self }
     }
 
@@ -95,10 +97,11 @@ where
     }
 }
 
-impl<I, T, E> AsCompleted<I>
+impl<I, V, E, T> AsCompleted<I, T>
 where
     I: Input,
-    I::Slots: UniformSlots<Output = Result<T, E>>,
+    I::Slots: UniformSlots<Output = Result<V, E>>,
+    T: Timer<I::Slots>,
 {
     /// Runs until the first child fails, putting each success into `done` as
     /// `(index, value)` in completion order. Resolves to `Err((index, error))` for the
@@ -122,18 +125,19 @@ where
     /// assert_eq!(done, [(0, 1)]);
     /// assert_eq!(rest.len(), 1);
     /// ```
-    pub fn until_error<'a, C: Extend<(usize, T)>>(
+    pub fn until_error<'a, C: Extend<(usize, V)>>(
         self: Pin<&'a mut Self>,
         done: &'a mut C,
-    ) -> UntilError<'a, I, C> {
+    ) -> UntilError<'a, I, C, T> {
         UntilError { stream: self, done }
     }
 }
 
-impl<I> Stream for AsCompleted<I>
+impl<I, T> Stream for AsCompleted<I, T>
 where
     I: Input,
     I::Slots: UniformSlots,
+    T: Timer<I::Slots>,
 {
     type Item = (usize, Output<I>);
 
@@ -154,17 +158,18 @@ where
     }
 }
 
-impl<I> FusedStream for AsCompleted<I>
+impl<I, T> FusedStream for AsCompleted<I, T>
 where
     I: Input,
     I::Slots: UniformSlots,
+    T: Timer<I::Slots>,
 {
     fn is_terminated(&self) -> bool {
         self.gather.engine.is_terminated()
     }
 }
 
-impl<I: Input> fmt::Debug for AsCompleted<I> {
+impl<I: Input, T> fmt::Debug for AsCompleted<I, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("AsCompleted").field(&self.gather).finish()
     }
@@ -172,14 +177,15 @@ impl<I: Input> fmt::Debug for AsCompleted<I> {
 
 /// Future for [`AsCompleted::next_completed`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct NextCompleted<'a, I: Input> {
-    stream: Pin<&'a mut AsCompleted<I>>,
+pub struct NextCompleted<'a, I: Input, T = NoDeadline> {
+    stream: Pin<&'a mut AsCompleted<I, T>>,
 }
 
-impl<I> Future for NextCompleted<'_, I>
+impl<I, T> Future for NextCompleted<'_, I, T>
 where
     I: Input,
     I::Slots: UniformSlots,
+    T: Timer<I::Slots>,
 {
     type Output = Option<(usize, Output<I>)>;
 
@@ -188,7 +194,7 @@ where
     }
 }
 
-impl<I: Input> fmt::Debug for NextCompleted<'_, I> {
+impl<I: Input, T> fmt::Debug for NextCompleted<'_, I, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("NextCompleted").field(&self.stream).finish()
     }
@@ -196,16 +202,17 @@ impl<I: Input> fmt::Debug for NextCompleted<'_, I> {
 
 /// Future for [`AsCompleted::until_error`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct UntilError<'a, I: Input, C> {
-    stream: Pin<&'a mut AsCompleted<I>>,
+pub struct UntilError<'a, I: Input, C, T = NoDeadline> {
+    stream: Pin<&'a mut AsCompleted<I, T>>,
     done: &'a mut C,
 }
 
-impl<I, T, E, C> Future for UntilError<'_, I, C>
+impl<I, V, E, C, T> Future for UntilError<'_, I, C, T>
 where
     I: Input,
-    I::Slots: UniformSlots<Output = Result<T, E>>,
-    C: Extend<(usize, T)>,
+    I::Slots: UniformSlots<Output = Result<V, E>>,
+    C: Extend<(usize, V)>,
+    T: Timer<I::Slots>,
 {
     type Output = Result<(), (usize, E)>;
 
@@ -221,7 +228,7 @@ where
     }
 }
 
-impl<I: Input, C> fmt::Debug for UntilError<'_, I, C> {
+impl<I: Input, C, T> fmt::Debug for UntilError<'_, I, C, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("UntilError").field(&self.stream).finish()
     }

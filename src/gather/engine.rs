@@ -78,6 +78,44 @@ impl<R> Engine<R> {
         self.remaining
     }
 
+    /// Checks that the gather may be polled, and marks it as inside a poll.
+    fn enter(&mut self) {
+        match self.phase {
+            Phase::Done => panic!("`Gather` polled after completion"),
+            Phase::Polling => panic!("`Gather` polled after one of its futures panicked"),
+            Phase::Fresh | Phase::Waiting => {}
+        }
+        self.phase = Phase::Polling;
+    }
+
+    /// Cuts off the children still running, once the deadline has passed: `next(slots)`
+    /// names the next child and whether it was still running (and is now cut off), in
+    /// input order. `finished` is told of each cut-off child as of any finished one.
+    pub(crate) fn expire_pass<S: Slots + ?Sized>(
+        &mut self,
+        mut slots: Pin<&mut S>,
+        mut next: impl FnMut(Pin<&mut S>) -> Option<(usize, bool)>,
+        mut finished: impl FnMut(Pin<&mut S>, usize) -> After,
+    ) -> Pass {
+        self.enter();
+        while let Some((index, cut_off)) = next(slots.as_mut()) {
+            if !cut_off {
+                continue;
+            }
+            self.remaining -= 1;
+            if finished(slots.as_mut(), index) == After::Yield {
+                self.phase = Phase::Waiting;
+                return Pass::Yielded(index);
+            }
+        }
+        debug_assert_eq!(
+            self.remaining, 0,
+            "gather: children left after the deadline"
+        );
+        self.phase = Phase::Done;
+        Pass::Complete
+    }
+
     /// Runs one pass over the children that may make progress.
     ///
     /// `finished(slots, i)` runs right after child `i` finishes, with its output in its
@@ -99,13 +137,7 @@ impl<R> Engine<R> {
     where
         R: Readiness<S>,
     {
-        match self.phase {
-            Phase::Done => panic!("`Gather` polled after completion"),
-            Phase::Polling => panic!("`Gather` polled after one of its futures panicked"),
-            Phase::Fresh | Phase::Waiting => {}
-        }
-        self.phase = Phase::Polling;
-
+        self.enter();
         let remaining = &mut self.remaining;
         let mut complete = *remaining == 0;
         let mut yielded = None;

@@ -7,6 +7,7 @@ use core::task::{ready, Context, Poll};
 
 use futures_core::FusedFuture;
 
+use super::deadline::{NoDeadline, Timer};
 use super::engine::After;
 use super::slots::{ResultSlots, Slots};
 use super::{Gather, Input};
@@ -51,25 +52,26 @@ pin_project_lite::pin_project! {
     /// assert_eq!(error.to_string(), "1 of 2 futures failed: [1] disk full");
     /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct FailFast<I>
+    pub struct FailFast<I, T = NoDeadline>
     where
         I: Input,
     {
         #[pin]
-        gather: Gather<I>,
+        gather: Gather<I, T>,
     }
 }
 
-impl<I: Input> FailFast<I> {
-    pub(super) fn new(gather: Gather<I>) -> Self {
+impl<I: Input, T> FailFast<I, T> {
+    pub(super) fn new(gather: Gather<I, T>) -> Self {
         FailFast { gather }
     }
 }
 
-impl<I> Future for FailFast<I>
+impl<I, T> Future for FailFast<I, T>
 where
     I: Input,
     I::Slots: ResultSlots,
+    T: Timer<I::Slots>,
 {
     type Output = Result<Successes<I>, Errors<I>>;
 
@@ -92,7 +94,7 @@ where
     }
 }
 
-impl<I: Input> FusedFuture for FailFast<I>
+impl<I: Input, T: Timer<I::Slots>> FusedFuture for FailFast<I, T>
 where
     I::Slots: ResultSlots,
 {
@@ -101,7 +103,7 @@ where
     }
 }
 
-impl<I: Input> fmt::Debug for FailFast<I> {
+impl<I: Input, T> fmt::Debug for FailFast<I, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("FailFast").field(&self.gather).finish()
     }

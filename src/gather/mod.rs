@@ -1,6 +1,7 @@
 //! The gather engine: slot storage, readiness, and the drivers of each mode.
 
 mod as_completed;
+mod deadline;
 mod engine;
 mod fail_fast;
 #[allow(unsafe_code)]
@@ -19,6 +20,8 @@ use futures_core::FusedFuture;
 
 use crate::Gathered;
 pub use as_completed::{AsCompleted, NextCompleted, UntilError};
+use deadline::Timer;
+pub use deadline::{Deadline, NoDeadline, TimedOut};
 use engine::{After, Engine, Pass};
 pub use fail_fast::FailFast;
 use slot::Slot;
@@ -170,12 +173,14 @@ pin_project_lite::pin_project! {
     /// assert!(both.is_terminated());
     /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct Gather<I>
+    pub struct Gather<I, T = NoDeadline>
     where
         I: Input,
     {
         #[pin]
         slots: I::Slots,
+        #[pin]
+        timer: T,
         engine: Engine<<I::Slots as Slots>::Readiness>,
     }
 }
@@ -183,9 +188,55 @@ pin_project_lite::pin_project! {
 impl<I: Input> Gather<I> {
     fn from_slots(slots: I::Slots) -> Self {
         let engine = Engine::new(slots.len(), slots.readiness());
-        Gather { slots, engine }
+        Gather {
+            slots,
+            timer: NoDeadline,
+            engine,
+        }
     }
 
+    /// Gives the gather a deadline: `timer` is any future (a `tokio::time::sleep`, an
+    /// embassy `Timer`, a smol `Timer`, ...). If it finishes first, every child still
+    /// running is dropped and counts as `Err(E::from(TimedOut { index }))`; a child that
+    /// finishes in the same poll as the timer counts as finished. Combines with every
+    /// mode: settle all, [`fail_fast`](Self::fail_fast) (a timeout is an error) and
+    /// [`as_completed`](Self::as_completed) (the cut-off children come last, in input
+    /// order). This is `asyncio.wait_for` and `asyncio.wait(timeout=...)`.
+    ///
+    /// The children's outputs must be `Result<_, E>` with `E: From<`[`TimedOut`]`>`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the gather was already polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather::{gather, TimedOut};
+    /// # use core::future::{pending, ready, Future};
+    /// # use gather::__doc_block_on as block_on;
+    /// # type Call = std::pin::Pin<Box<dyn Future<Output = Result<u8, TimedOut>>>>;
+    ///
+    /// // A hand-made timer that has already passed; any future will do.
+    /// let timer = ready(());
+    /// let calls: Vec<Call> = vec![Box::pin(ready(Ok(1))), Box::pin(pending())];
+    /// let gathered = block_on(gather(calls).deadline(timer));
+    /// assert_eq!(gathered.into_results(), [Ok(1), Err(TimedOut { index: 1 })]);
+    /// ```
+    pub fn deadline<F: Future>(self, timer: F) -> Gather<I, Deadline<F>> {
+        assert!(
+            self.engine.is_fresh(),
+            "`Gather::deadline` called after the first poll"
+        );
+        Gather {
+            slots: self.slots,
+            timer: Deadline::new(timer),
+            engine: self.engine,
+        }
+    }
+}
+
+impl<I: Input, T> Gather<I, T> {
     /// Resolves at the first error instead of waiting for every child.
     ///
     /// The future resolves to `Ok` with every success in input order when every child
@@ -223,7 +274,7 @@ impl<I: Input> Gather<I> {
     /// let fine = block_on(gather([ready(Ok::<_, ()>(1)), ready(Ok(2))]).fail_fast());
     /// assert_eq!(fine, Ok([1, 2]));
     /// ```
-    pub fn fail_fast(self) -> FailFast<I> {
+    pub fn fail_fast(self) -> FailFast<I, T> {
         assert!(
             self.engine.is_fresh(),
             "`Gather::fail_fast` called after the first poll"
@@ -276,7 +327,7 @@ impl<I: Input> Gather<I> {
     /// }
     /// assert_eq!(order, [1, 2, 0]);
     /// ```
-    pub fn as_completed(self) -> AsCompleted<I> {
+    pub fn as_completed(self) -> AsCompleted<I, T> {
         assert!(
             self.engine.is_fresh(),
             "`Gather::as_completed` called after the first poll"
@@ -309,20 +360,34 @@ impl<I: Input> Gather<I> {
         self.len() == 0
     }
 
-    /// Runs one pass of the engine over this gather's slots.
+    /// Runs one pass of the engine over this gather's slots; once the deadline (if any)
+    /// has passed, cuts off the children still running instead.
     fn poll_pass(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        finished: impl FnMut(Pin<&mut I::Slots>, usize) -> After,
-    ) -> Poll<(Pin<&mut I::Slots>, Pass)> {
+        mut finished: impl FnMut(Pin<&mut I::Slots>, usize) -> After,
+    ) -> Poll<(Pin<&mut I::Slots>, Pass)>
+    where
+        T: Timer<I::Slots>,
+    {
         let this = self.project();
-        let mut slots = this.slots;
-        let pass = ready!(this.engine.poll_pass(slots.as_mut(), cx, finished));
+        let (mut slots, mut timer) = (this.slots, this.timer);
+        if !timer.passed() {
+            if let Poll::Ready(pass) = this.engine.poll_pass(slots.as_mut(), cx, &mut finished) {
+                return Poll::Ready((slots, pass));
+            }
+            // Children that finished in this poll count as finished, whatever the timer.
+            if !timer.as_mut().poll_passed(cx) {
+                return Poll::Pending;
+            }
+        }
+        let next = |slots: Pin<&mut I::Slots>| timer.as_mut().expire_next(slots);
+        let pass = this.engine.expire_pass(slots.as_mut(), next, finished);
         Poll::Ready((slots, pass))
     }
 }
 
-impl<I: Input> Future for Gather<I> {
+impl<I: Input, T: Timer<I::Slots>> Future for Gather<I, T> {
     type Output = Gathered<Outputs<I>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -331,13 +396,13 @@ impl<I: Input> Future for Gather<I> {
     }
 }
 
-impl<I: Input> FusedFuture for Gather<I> {
+impl<I: Input, T: Timer<I::Slots>> FusedFuture for Gather<I, T> {
     fn is_terminated(&self) -> bool {
         self.engine.is_terminated()
     }
 }
 
-impl<I: Input> fmt::Debug for Gather<I> {
+impl<I: Input, T> fmt::Debug for Gather<I, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gather")
             .field("len", &self.len())

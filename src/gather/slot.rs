@@ -77,6 +77,18 @@ impl<T, E, F: Future<Output = Result<T, E>>> Slot<F> {
         matches!(self, Slot::Finished { output: Err(_) })
     }
 
+    /// If the child is still running, drops it and stores `Err(error())`; returns whether
+    /// it did (the deadline layer).
+    pub(crate) fn expire_with(mut self: Pin<&mut Self>, error: impl FnOnce() -> E) -> bool {
+        if !matches!(*self, Slot::Running { .. }) {
+            return false;
+        }
+        self.set(Slot::Finished {
+            output: Err(error()),
+        });
+        true
+    }
+
     /// Moves a stored `Err` out, leaving the slot empty; anything else stays.
     pub(crate) fn take_err(self: Pin<&mut Self>) -> Option<E> {
         if !self.is_err() {

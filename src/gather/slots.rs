@@ -10,6 +10,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::Context;
 
+use super::deadline::{Expire, TimedOut};
 use super::raw::pin as pinned;
 use super::readiness::{Readiness, Sweep};
 use super::slot::{Slot, Step};
@@ -65,6 +66,17 @@ impl<S: SlotSlice> UniformSlots for S {
 
     fn take_one(self: Pin<&mut Self>, index: usize) -> Self::Output {
         pinned::index(self.slots_pinned(), index).take_output()
+    }
+}
+
+impl<S, T, E> Expire for S
+where
+    S: SlotSlice,
+    S::Future: Future<Output = Result<T, E>>,
+    E: From<TimedOut>,
+{
+    fn expire(self: Pin<&mut Self>, index: usize) -> bool {
+        pinned::index(self.slots_pinned(), index).expire_with(|| E::from(TimedOut { index }))
     }
 }
 
@@ -172,7 +184,7 @@ mod heap {
 
     use smallvec::SmallVec;
 
-    use super::{ResultSlots, SlotSlice, Slots, UniformSlots};
+    use super::{Expire, ResultSlots, SlotSlice, Slots, TimedOut, UniformSlots};
     use crate::gather::raw::heap::{HeapSlots, OwnWakers};
     use crate::gather::raw::pin as pinned;
     use crate::gather::readiness::{Adaptive, Sweep, Wakers};
@@ -203,6 +215,17 @@ mod heap {
 
         fn clear(self: Pin<&mut Self>) {
             self.get_mut().clear();
+        }
+    }
+
+    impl<F, T, E> Expire for HeapSlots<F>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: From<TimedOut>,
+    {
+        fn expire(self: Pin<&mut Self>, index: usize) -> bool {
+            self.get_mut()
+                .expire_with(index, || Err(E::from(TimedOut { index })))
         }
     }
 

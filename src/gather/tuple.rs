@@ -7,6 +7,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::Context;
 
+use super::deadline::{Expire, TimedOut};
 use super::readiness::Sweep;
 use super::slot::{Slot, Step};
 use super::slots::{ErrorOf, ResultSlots, Slots};
@@ -83,6 +84,20 @@ macro_rules! tuple {
                 match index {
                     $($idx => this.$s.take_err(),)+
                     _ => None,
+                }
+            }
+        }
+
+        impl<E: From<TimedOut>, $($T,)+ $($F),+> Expire for $Slots<$($F),+>
+        where
+            $($F: Future<Output = Result<$T, E>>),+
+        {
+            fn expire(self: Pin<&mut Self>, index: usize) -> bool {
+                let this = self.project();
+                let error = || E::from(TimedOut { index });
+                match index {
+                    $($idx => this.$s.expire_with(error),)+
+                    _ => false,
                 }
             }
         }

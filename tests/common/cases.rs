@@ -196,3 +196,37 @@ pub async fn as_completed_yields_in_completion_order() {
     }
     assert_eq!(order, [3, 2, 1, 0]);
 }
+
+/// With the runtime's own timer as the deadline (made inside the runtime, by `sleep`):
+/// the quick children finish, the slow one is cut off long before its 10 s.
+pub async fn deadline_cuts_off_slow_children<T: std::future::Future>(
+    sleep: impl FnOnce(Duration) -> T,
+) {
+    let timer = sleep(Duration::from_millis(150));
+    #[derive(Debug, PartialEq)]
+    enum Error {
+        TimedOut(usize),
+    }
+    impl From<gather::TimedOut> for Error {
+        fn from(timed_out: gather::TimedOut) -> Self {
+            Error::TimedOut(timed_out.index)
+        }
+    }
+    let started = Instant::now();
+    let children: Vec<_> = [5u64, 10_000, 10]
+        .into_iter()
+        .map(|ms| async move {
+            delay_ms(ms).await;
+            Ok::<u64, Error>(ms)
+        })
+        .collect();
+    let gathered = gather(children).deadline(timer).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the deadline did not cut it off"
+    );
+    assert_eq!(
+        gathered.into_results(),
+        [Ok(5), Err(Error::TimedOut(1)), Ok(10)]
+    );
+}

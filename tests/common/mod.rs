@@ -338,11 +338,18 @@ impl Future for YieldNow {
     }
 }
 
-/// Defines one `#[test]` per shared behaviour case, each run with `$run`, a function or
-/// closure taking the case's future and driving it to completion.
+/// Defines one `#[test]` per shared behaviour case, each run with `$run`, a function
+/// taking the case's future and driving it to completion; `$sleep` makes the runtime's
+/// own timer future from a `Duration` (for the deadline case).
 #[macro_export]
 macro_rules! runtime_cases {
-    ($run:expr) => {
+    ($run:expr, $sleep:expr) => {
+        #[test]
+        fn deadline_cuts_off_slow_children() {
+            let run = $run;
+            run($crate::common::cases::deadline_cuts_off_slow_children($sleep));
+        }
+
         $crate::runtime_cases!(@cases $run;
             settle_all_keeps_input_order_whatever_order_children_finish,
             settle_all_keeps_every_error_with_its_index,

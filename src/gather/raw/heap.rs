@@ -67,21 +67,38 @@ impl<F: Future> HeapSlots<F> {
     /// place and stores its output.
     #[inline]
     pub(crate) fn poll_step(&mut self, index: usize, cx: &mut Context<'_>) -> Step {
-        let mut child = self.block.payload_pinned(index);
-        let ChildProj::Running { future } = child.as_mut().project() else {
+        let child = self.block.payload_pinned(index);
+        let ChildProj::Running { future } = child.project() else {
             return Step::Idle;
         };
         let Poll::Ready(output) = future.poll(cx) else {
             return Step::Pending;
         };
+        self.finish(index, output);
+        Step::Finished
+    }
+
+    /// If child `index` is still running, drops it and stores `output()` as its output
+    /// (the deadline layer); returns whether it did.
+    pub(crate) fn expire_with(&mut self, index: usize, output: impl FnOnce() -> F::Output) -> bool {
+        if !matches!(self.block.payload(index), Child::Running { .. }) {
+            return false;
+        }
+        self.finish(index, output());
+        true
+    }
+
+    /// Drops running child `index` in place and stores its output.
+    fn finish(&mut self, index: usize, output: F::Output) {
+        let mut child = self.block.payload_pinned(index);
+        debug_assert!(matches!(*child, Child::Running { .. }));
         child.set(Child::Empty);
         // SAFETY: place `index` (< len, the capacity) is empty: its child was running until
         // now, and the outputs have not been taken (a running child means the gather is
         // not done).
         unsafe { self.outputs.as_mut_ptr().add(index).write(output) };
-        child.set(Child::Stored);
+        self.block.payload_pinned(index).set(Child::Stored);
         self.stored += 1;
-        Step::Finished
     }
 
     /// Child `index`'s output, if it is stored.
