@@ -73,6 +73,11 @@ impl<R> Engine<R> {
         self.phase == Phase::Fresh
     }
 
+    /// The readiness, to configure before the first poll.
+    pub(crate) fn readiness_mut(&mut self) -> &mut R {
+        &mut self.readiness
+    }
+
     /// How many children have not finished yet.
     pub(crate) fn remaining(&self) -> usize {
         self.remaining
@@ -147,7 +152,7 @@ impl<R> Engine<R> {
             .pass(slots.as_mut(), len, cx, |mut slots, i, cx| {
                 match slots.as_mut().poll_step(i, cx) {
                     Step::Idle => Visit::Skipped,
-                    Step::Pending => Visit::Polled,
+                    Step::Pending => Visit::Pending,
                     Step::Finished => {
                         *remaining -= 1;
                         match finished(slots, i) {
@@ -161,8 +166,10 @@ impl<R> Engine<R> {
                         if *remaining == 0 {
                             complete = true;
                             Visit::Stop
+                        } else if complete {
+                            Visit::Closing
                         } else {
-                            Visit::Polled
+                            Visit::Finished
                         }
                     }
                 }

@@ -24,6 +24,7 @@ use deadline::Timer;
 pub use deadline::{Deadline, NoDeadline, TimedOut};
 use engine::{After, Engine, Pass};
 pub use fail_fast::FailFast;
+use readiness::Limit;
 use slot::Slot;
 use slots::Slots;
 
@@ -237,6 +238,67 @@ impl<I: Input> Gather<I> {
 }
 
 impl<I: Input, T> Gather<I, T> {
+    /// Runs at most `n` children at once: the first `n` start at the first poll, and each
+    /// child that finishes lets the next one (in input order) start. Results still come
+    /// in input order. This is the semaphore around each task that Python code writes by
+    /// hand. For `Vec`, `SmallVec` and [`gather_iter`] inputs.
+    ///
+    /// A child counts as running from its first poll to its completion; children not
+    /// started yet are not polled (and have not run at all). Once [`fail_fast`] has seen an
+    /// error, no further child starts.
+    ///
+    /// [`fail_fast`]: Self::fail_fast
+    ///
+    /// # Panics
+    ///
+    /// Panics if `n` is 0 (no child could ever start), or if the gather was already
+    /// polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather::gather_iter;
+    /// use std::cell::Cell;
+    /// # use gather::__doc_block_on as block_on;
+    ///
+    /// let running = Cell::new(0);
+    /// let most = Cell::new(0);
+    /// let downloads = (0..20).map(|i| {
+    ///     let (running, most) = (&running, &most);
+    ///     async move {
+    ///         running.set(running.get() + 1);
+    ///         most.set(most.get().max(running.get()));
+    ///         yield_now().await;
+    ///         running.set(running.get() - 1);
+    ///         i
+    ///     }
+    /// });
+    /// # async fn yield_now() {
+    /// #     let mut yielded = false;
+    /// #     core::future::poll_fn(|cx| {
+    /// #         if yielded { return core::task::Poll::Ready(()) }
+    /// #         yielded = true;
+    /// #         cx.waker().wake_by_ref();
+    /// #         core::task::Poll::Pending
+    /// #     }).await
+    /// # }
+    /// let gathered = block_on(gather_iter(downloads).limit(3));
+    /// assert_eq!(gathered.into_results().into_vec(), (0..20).collect::<Vec<_>>());
+    /// assert_eq!(most.get(), 3);
+    /// ```
+    pub fn limit(mut self, n: usize) -> Self
+    where
+        <I::Slots as Slots>::Readiness: Limit,
+    {
+        assert!(n > 0, "`Gather::limit(0)` would never start a future");
+        assert!(
+            self.engine.is_fresh(),
+            "`Gather::limit` called after the first poll"
+        );
+        self.engine.readiness_mut().set_limit(n);
+        self
+    }
+
     /// Resolves at the first error instead of waiting for every child.
     ///
     /// The future resolves to `Ok` with every success in input order when every child

@@ -28,9 +28,14 @@ pub(crate) const BUDGET: usize = 128;
 pub enum Visit {
     /// The slot had nothing to poll (its child already finished).
     Skipped,
-    /// The child was polled.
-    Polled,
-    /// The child was polled and nothing is left to do: end the pass now.
+    /// The child was polled and is still pending.
+    Pending,
+    /// The child was polled and finished.
+    Finished,
+    /// The child was polled and finished, and the gather completes after this pass: poll
+    /// the children already running, start no new one.
+    Closing,
+    /// The child was polled and finished, and the pass must end now.
     Stop,
 }
 
@@ -89,7 +94,7 @@ impl<S: ?Sized> Readiness<S> for Sweep {
             };
             match visit(slots.as_mut(), index, cx) {
                 Visit::Skipped => {}
-                Visit::Polled => polled += 1,
+                Visit::Pending | Visit::Finished | Visit::Closing => polled += 1,
                 Visit::Stop => return PassEnd::Stopped,
             }
         }
@@ -98,7 +103,7 @@ impl<S: ?Sized> Readiness<S> for Sweep {
 }
 
 #[cfg(feature = "alloc")]
-pub(crate) use per_child::{per_child_pass, Wakers};
+pub(crate) use per_child::{per_child_pass, Wakers, Window};
 
 #[cfg(feature = "alloc")]
 mod per_child {
@@ -108,12 +113,43 @@ mod per_child {
     use super::{PassEnd, Readiness, Visit, BUDGET};
     use crate::gather::raw::block::Block;
 
+    /// How many children a per-child-waker gather runs at once ([`Gather::limit`]), and
+    /// how many it runs now.
+    ///
+    /// [`Gather::limit`]: crate::Gather::limit
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Window {
+        limit: usize,
+        active: usize,
+    }
+
+    impl Default for Window {
+        fn default() -> Self {
+            Window {
+                limit: usize::MAX,
+                active: 0,
+            }
+        }
+    }
+
+    impl Window {
+        pub(crate) fn set_limit(&mut self, limit: usize) {
+            self.limit = limit;
+        }
+
+        fn limited(&self) -> bool {
+            self.limit != usize::MAX
+        }
+    }
+
     /// The pass of every per-child-waker strategy: `queue(target)` is the block whose
     /// wakers the children hold; `visit(target, i, cx)` polls child `i` with its own waker.
+    /// A child not started yet starts only while `window` has room.
     #[inline]
     pub(crate) fn per_child_pass<T, P>(
         target: &mut T,
         queue: impl Fn(&mut T) -> &mut Block<P>,
+        window: &mut Window,
         cx: &mut Context<'_>,
         mut visit: impl FnMut(&mut T, usize, &mut Context<'_>) -> Visit,
     ) -> PassEnd {
@@ -123,18 +159,32 @@ mod per_child {
         // waits for the next pass, so each child is polled at most once here.
         queue(target).collect_woken();
         let mut polled = 0;
+        let mut closing = false;
         while polled < BUDGET {
-            let Some(index) = queue(target).next() else {
+            // Under a limit, the children not started yet wait for a place; once the gather
+            // is closing (fail-fast saw an error), none of them gets one.
+            let may_start = window.active < window.limit && !(closing && window.limited());
+            let Some((index, fresh)) = queue(target).next(may_start) else {
                 return PassEnd::Swept;
             };
+            window.active += usize::from(fresh);
             let waker = queue(target).waker(index);
-            match visit(target, index, &mut Context::from_waker(&waker)) {
+            let visited = visit(target, index, &mut Context::from_waker(&waker));
+            match visited {
                 Visit::Skipped => {}
-                Visit::Polled => polled += 1,
-                Visit::Stop => return PassEnd::Stopped,
+                Visit::Pending => polled += 1,
+                Visit::Finished | Visit::Closing => {
+                    polled += 1;
+                    window.active -= 1;
+                    closing |= visited == Visit::Closing;
+                }
+                Visit::Stop => {
+                    window.active -= 1;
+                    return PassEnd::Stopped;
+                }
             }
         }
-        if queue(target).has_ready() {
+        if queue(target).has_ready(window.active < window.limit) {
             cx.waker().wake_by_ref();
             return PassEnd::OverBudget;
         }
@@ -145,6 +195,7 @@ mod per_child {
     #[derive(Debug, Default)]
     pub struct Wakers {
         block: Option<Block<()>>,
+        pub(crate) window: Window,
     }
 
     impl<S: ?Sized> Readiness<S> for Wakers {
@@ -161,10 +212,25 @@ mod per_child {
             per_child_pass(
                 &mut target,
                 |(block, _)| &mut **block,
+                &mut self.window,
                 cx,
                 |(_, slots), index, cx| visit(slots.as_mut(), index, cx),
             )
         }
+    }
+}
+
+/// Readiness that can cap how many children run at once: that of `Vec` and `SmallVec`
+/// gathers ([`Gather::limit`](crate::Gather::limit)). Sealed.
+pub trait Limit {
+    #[doc(hidden)]
+    fn set_limit(&mut self, limit: usize);
+}
+
+#[cfg(feature = "alloc")]
+impl Limit for Wakers {
+    fn set_limit(&mut self, limit: usize) {
+        self.window.set_limit(limit);
     }
 }
 
@@ -177,6 +243,19 @@ pub enum Adaptive {
     Sweep(Sweep),
     /// Spilled storage.
     Wakers(Wakers),
+}
+
+#[cfg(feature = "alloc")]
+impl Limit for Adaptive {
+    /// A limit needs the per-child window, even for a gather small enough to sweep.
+    fn set_limit(&mut self, limit: usize) {
+        if let Adaptive::Sweep(_) = self {
+            *self = Adaptive::Wakers(Wakers::default());
+        }
+        if let Adaptive::Wakers(wakers) = self {
+            wakers.set_limit(limit);
+        }
+    }
 }
 
 #[cfg(feature = "alloc")]

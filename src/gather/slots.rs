@@ -196,7 +196,7 @@ mod heap {
         type Readiness = OwnWakers;
 
         fn readiness(&self) -> OwnWakers {
-            OwnWakers
+            OwnWakers::default()
         }
 
         #[inline]

@@ -223,18 +223,18 @@ impl<P> Block<P> {
         self.local_tail = newest;
     }
 
-    /// The next child to poll: woken ones first, in wake order, then the never-polled ones
-    /// in input order. A woken child's node is unqueued, so a wake from now on queues it
-    /// again.
+    /// The next child to poll, and whether it was never polled: woken ones first, in wake
+    /// order, then (if `may_start`) the never-polled ones in input order. A woken child's
+    /// node is unqueued, so a wake from now on queues it again.
     #[inline]
-    pub(crate) fn next(&mut self) -> Option<usize> {
+    pub(crate) fn next(&mut self, may_start: bool) -> Option<(usize, bool)> {
         if self.local_head.is_null() {
-            if self.fresh == self.len() {
+            if self.fresh == self.len() || !may_start {
                 return None;
             }
             self.fresh += 1;
             // Never polled, never queued: no waker for it exists yet.
-            return Some(self.fresh - 1);
+            return Some((self.fresh - 1, true));
         }
         let node = self.local_head;
         // SAFETY: `node` is a queued node of our local list, in the block we hold a
@@ -247,15 +247,15 @@ impl<P> Block<P> {
                 self.local_tail = ptr::null_mut();
             }
             (*node).queued.swap(false, Ordering::AcqRel);
-            Some((*node).index as usize)
+            Some(((*node).index as usize, false))
         }
     }
 
-    /// Whether any child is waiting to be polled (woken, or never polled).
+    /// Whether any child is waiting to be polled: woken, or (if `may_start`) never polled.
     #[inline]
-    pub(crate) fn has_ready(&self) -> bool {
+    pub(crate) fn has_ready(&self, may_start: bool) -> bool {
         !self.local_head.is_null()
-            || self.fresh < self.len()
+            || (may_start && self.fresh < self.len())
             || !self.header().ready.load(Ordering::Relaxed).is_null()
     }
 

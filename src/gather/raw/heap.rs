@@ -19,7 +19,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use super::block::Block;
-use crate::gather::readiness::{per_child_pass, PassEnd, Readiness, Visit};
+use crate::gather::readiness::{per_child_pass, Limit, PassEnd, Readiness, Visit, Window};
 use crate::gather::slot::Step;
 
 pin_project_lite::pin_project! {
@@ -184,7 +184,15 @@ impl<F: Future> fmt::Debug for HeapSlots<F> {
 
 /// Readiness of a `Vec` gather: the per-child wakers live in its own block.
 #[derive(Debug, Default)]
-pub struct OwnWakers;
+pub struct OwnWakers {
+    pub(crate) window: Window,
+}
+
+impl Limit for OwnWakers {
+    fn set_limit(&mut self, limit: usize) {
+        self.window.set_limit(limit);
+    }
+}
 
 impl<F: Future> Readiness<HeapSlots<F>> for OwnWakers {
     #[inline]
@@ -198,6 +206,7 @@ impl<F: Future> Readiness<HeapSlots<F>> for OwnWakers {
         per_child_pass(
             slots.get_mut(),
             |slots| &mut slots.block,
+            &mut self.window,
             cx,
             |slots, index, cx| visit(Pin::new(slots), index, cx),
         )
