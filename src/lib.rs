@@ -80,9 +80,11 @@ pub use crate::compound::{CompoundError, DefaultStore, ErrorStore, Inline, IntoI
 #[cfg(feature = "alloc")]
 pub use crate::gather::gather_iter;
 pub use crate::gather::{
-    gather, AsCompleted, Deadline, FailFast, Gather, GatherExt, Input, NextCompleted, NoDeadline,
-    TimedOut, UntilError,
+    gather, AddDeadline, AsCompleted, Deadline, FailFast, Gather, GatherExt, Input, NextCompleted,
+    NoDeadline, TimedOut, UntilError,
 };
+#[cfg(feature = "std")]
+pub use crate::gather::{CatchPanics, Panicked};
 #[cfg(feature = "alloc")]
 pub use crate::gathered::DynError;
 pub use crate::gathered::{Gathered, Outcomes, SliceOutcomes};

@@ -107,6 +107,7 @@ fn fail_fast_with_a_limit_never_starts_the_children_after_the_error() {
     assert!(handles.iter().all(|h| !h.alive()), "every child dropped");
 }
 
+#[cfg_attr(miri, ignore = "tokio's timer driver is not for Miri")]
 /// 1,000 children that each sleep 10 ms, 10 at a time: about 100 sleeps, on tokio's
 /// paused clock (which moves on by itself when every task waits on a timer).
 #[test]

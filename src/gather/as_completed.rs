@@ -7,7 +7,7 @@ use core::task::{ready, Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 
-use super::deadline::{NoDeadline, Timer};
+use super::deadline::{Layer, NoDeadline};
 use super::engine::{After, Pass};
 use super::slots::UniformSlots;
 use super::{Gather, Input};
@@ -47,7 +47,7 @@ impl<I, T> AsCompleted<I, T>
 where
     I: Input,
     I::Slots: UniformSlots,
-    T: Timer<I::Slots>,
+    T: Layer<I::Slots>,
 {
     /// The next child to finish, as `(index, output)`; `None` once every child has been
     /// yielded. The children still running stay in the stream: this is
@@ -101,7 +101,7 @@ impl<I, V, E, T> AsCompleted<I, T>
 where
     I: Input,
     I::Slots: UniformSlots<Output = Result<V, E>>,
-    T: Timer<I::Slots>,
+    T: Layer<I::Slots>,
 {
     /// Runs until the first child fails, putting each success into `done` as
     /// `(index, value)` in completion order. Resolves to `Err((index, error))` for the
@@ -137,7 +137,7 @@ impl<I, T> Stream for AsCompleted<I, T>
 where
     I: Input,
     I::Slots: UniformSlots,
-    T: Timer<I::Slots>,
+    T: Layer<I::Slots>,
 {
     type Item = (usize, Output<I>);
 
@@ -162,7 +162,7 @@ impl<I, T> FusedStream for AsCompleted<I, T>
 where
     I: Input,
     I::Slots: UniformSlots,
-    T: Timer<I::Slots>,
+    T: Layer<I::Slots>,
 {
     fn is_terminated(&self) -> bool {
         self.gather.engine.is_terminated()
@@ -185,7 +185,7 @@ impl<I, T> Future for NextCompleted<'_, I, T>
 where
     I: Input,
     I::Slots: UniformSlots,
-    T: Timer<I::Slots>,
+    T: Layer<I::Slots>,
 {
     type Output = Option<(usize, Output<I>)>;
 
@@ -212,7 +212,7 @@ where
     I: Input,
     I::Slots: UniformSlots<Output = Result<V, E>>,
     C: Extend<(usize, V)>,
-    T: Timer<I::Slots>,
+    T: Layer<I::Slots>,
 {
     type Output = Result<(), (usize, E)>;
 

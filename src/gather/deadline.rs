@@ -6,6 +6,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::Context;
 
+use super::slot::Step;
 use super::slots::Slots;
 
 /// The error of a child that was still running when a gather's
@@ -32,16 +33,45 @@ impl fmt::Display for TimedOut {
 
 impl core::error::Error for TimedOut {}
 
-/// Slots whose children can be cut off: their outputs are `Result<_, E>` with
-/// `E: From<TimedOut>`.
-pub trait Expire: Slots {
-    /// If child `index` is still running, drops it and stores
-    /// `Err(E::from(TimedOut { index }))` as its output; returns whether it did.
-    fn expire(self: Pin<&mut Self>, index: usize) -> bool;
+/// Slots whose children can be cut off for cause `X` ([`TimedOut`], or a caught panic):
+/// their outputs are `Result<_, E>` with `E: From<X>`.
+pub trait CutOff<X>: Slots {
+    /// If child `index` is still running, drops it and stores `Err(E::from(cause()))` as
+    /// its output; returns whether it did.
+    fn cut_off(self: Pin<&mut Self>, index: usize, cause: impl FnOnce() -> X) -> bool;
 }
 
-/// The timer of a gather: [`NoDeadline`] or [`Deadline`]. Sealed.
-pub trait Timer<S: ?Sized>: sealed::Sealed {
+/// Layers to which a deadline can be added: what [`Gather::deadline`] turns them into.
+///
+/// [`Gather::deadline`]: super::Gather::deadline
+pub trait AddDeadline: sealed::Sealed {
+    /// The layers with the deadline.
+    type With<F>;
+    #[doc(hidden)]
+    fn add_deadline<F>(self, timer: F) -> Self::With<F>;
+}
+
+impl AddDeadline for NoDeadline {
+    type With<F> = Deadline<F>;
+
+    fn add_deadline<F>(self, timer: F) -> Deadline<F> {
+        Deadline::new(timer)
+    }
+}
+
+/// The layers over a gather's poll loop: its deadline ([`NoDeadline`] or [`Deadline`]),
+/// and whether it catches its children's panics ([`CatchPanics`](crate::CatchPanics)).
+/// Sealed.
+pub trait Layer<S: ?Sized>: sealed::Sealed {
+    #[doc(hidden)]
+    /// Polls child `index` once (the engine's step): as is, or catching a panic.
+    #[inline]
+    fn poll_child(slots: Pin<&mut S>, index: usize, cx: &mut Context<'_>) -> Step
+    where
+        S: Slots,
+    {
+        slots.poll_step(index, cx)
+    }
     #[doc(hidden)]
     /// Whether the deadline has passed: polls the timer, once, after a pass that left
     /// children pending.
@@ -55,7 +85,7 @@ pub trait Timer<S: ?Sized>: sealed::Sealed {
     fn expire_next(self: Pin<&mut Self>, slots: Pin<&mut S>) -> Option<(usize, bool)>;
 }
 
-mod sealed {
+pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
@@ -66,7 +96,7 @@ pub struct NoDeadline;
 
 impl sealed::Sealed for NoDeadline {}
 
-impl<S: ?Sized> Timer<S> for NoDeadline {
+impl<S: ?Sized> Layer<S> for NoDeadline {
     #[inline]
     fn poll_passed(self: Pin<&mut Self>, _: &mut Context<'_>) -> bool {
         false
@@ -104,7 +134,7 @@ impl<F> Deadline<F> {
 
 impl<F> sealed::Sealed for Deadline<F> {}
 
-impl<F: Future, S: Expire + ?Sized> Timer<S> for Deadline<F> {
+impl<F: Future, S: CutOff<TimedOut> + ?Sized> Layer<S> for Deadline<F> {
     fn poll_passed(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
         let this = self.project();
         if !*this.passed && this.timer.poll(cx).is_ready() {
@@ -124,7 +154,7 @@ impl<F: Future, S: Expire + ?Sized> Timer<S> for Deadline<F> {
             return None;
         }
         *this.next += 1;
-        Some((index, slots.expire(index)))
+        Some((index, slots.cut_off(index, || TimedOut { index })))
     }
 }
 

@@ -123,6 +123,7 @@ impl<R> Engine<R> {
 
     /// Runs one pass over the children that may make progress.
     ///
+    /// `poll_child(slots, i, cx)` polls child `i` (its layers may catch a panic).
     /// `finished(slots, i)` runs right after child `i` finishes, with its output in its
     /// slot, and says what to do next. Returns `Ready(Complete)` once every child has
     /// finished, or at the end of a pass in which `finished` asked to complete (the engine
@@ -137,6 +138,7 @@ impl<R> Engine<R> {
         &mut self,
         mut slots: Pin<&mut S>,
         cx: &mut Context<'_>,
+        mut poll_child: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Step,
         mut finished: impl FnMut(Pin<&mut S>, usize) -> After,
     ) -> Poll<Pass>
     where
@@ -147,33 +149,34 @@ impl<R> Engine<R> {
         let mut complete = *remaining == 0;
         let mut yielded = None;
         let len = slots.len();
-        let end = self
-            .readiness
-            .pass(slots.as_mut(), len, cx, |mut slots, i, cx| {
-                match slots.as_mut().poll_step(i, cx) {
-                    Step::Idle => Visit::Skipped,
-                    Step::Pending => Visit::Pending,
-                    Step::Finished => {
-                        *remaining -= 1;
-                        match finished(slots, i) {
-                            After::Yield => {
-                                yielded = Some(i);
-                                return Visit::Stop;
-                            }
-                            After::Complete => complete = true,
-                            After::Continue => {}
+        let end = self.readiness.pass(
+            slots.as_mut(),
+            len,
+            cx,
+            |mut slots, i, cx| match poll_child(slots.as_mut(), i, cx) {
+                Step::Idle => Visit::Skipped,
+                Step::Pending => Visit::Pending,
+                Step::Finished => {
+                    *remaining -= 1;
+                    match finished(slots, i) {
+                        After::Yield => {
+                            yielded = Some(i);
+                            return Visit::Stop;
                         }
-                        if *remaining == 0 {
-                            complete = true;
-                            Visit::Stop
-                        } else if complete {
-                            Visit::Closing
-                        } else {
-                            Visit::Finished
-                        }
+                        After::Complete => complete = true,
+                        After::Continue => {}
+                    }
+                    if *remaining == 0 {
+                        complete = true;
+                        Visit::Stop
+                    } else if complete {
+                        Visit::Closing
+                    } else {
+                        Visit::Finished
                     }
                 }
-            });
+            },
+        );
 
         if let Some(index) = yielded {
             self.phase = Phase::Waiting;

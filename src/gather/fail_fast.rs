@@ -7,7 +7,7 @@ use core::task::{ready, Context, Poll};
 
 use futures_core::FusedFuture;
 
-use super::deadline::{NoDeadline, Timer};
+use super::deadline::{Layer, NoDeadline};
 use super::engine::After;
 use super::slots::{ResultSlots, Slots};
 use super::{Gather, Input};
@@ -71,7 +71,7 @@ impl<I, T> Future for FailFast<I, T>
 where
     I: Input,
     I::Slots: ResultSlots,
-    T: Timer<I::Slots>,
+    T: Layer<I::Slots>,
 {
     type Output = Result<Successes<I>, Errors<I>>;
 
@@ -94,7 +94,7 @@ where
     }
 }
 
-impl<I: Input, T: Timer<I::Slots>> FusedFuture for FailFast<I, T>
+impl<I: Input, T: Layer<I::Slots>> FusedFuture for FailFast<I, T>
 where
     I::Slots: ResultSlots,
 {

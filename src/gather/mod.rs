@@ -1,6 +1,8 @@
 //! The gather engine: slot storage, readiness, and the drivers of each mode.
 
 mod as_completed;
+#[cfg(feature = "std")]
+mod catch;
 mod deadline;
 mod engine;
 mod fail_fast;
@@ -20,8 +22,10 @@ use futures_core::FusedFuture;
 
 use crate::Gathered;
 pub use as_completed::{AsCompleted, NextCompleted, UntilError};
-use deadline::Timer;
-pub use deadline::{Deadline, NoDeadline, TimedOut};
+#[cfg(feature = "std")]
+pub use catch::{CatchPanics, Panicked};
+use deadline::Layer;
+pub use deadline::{AddDeadline, Deadline, NoDeadline, TimedOut};
 use engine::{After, Engine, Pass};
 pub use fail_fast::FailFast;
 use readiness::Limit;
@@ -195,7 +199,9 @@ impl<I: Input> Gather<I> {
             engine,
         }
     }
+}
 
+impl<I: Input, T> Gather<I, T> {
     /// Gives the gather a deadline: `timer` is any future (a `tokio::time::sleep`, an
     /// embassy `Timer`, a smol `Timer`, ...). If it finishes first, every child still
     /// running is dropped and counts as `Err(E::from(TimedOut { index }))`; a child that
@@ -224,20 +230,67 @@ impl<I: Input> Gather<I> {
     /// let gathered = block_on(gather(calls).deadline(timer));
     /// assert_eq!(gathered.into_results(), [Ok(1), Err(TimedOut { index: 1 })]);
     /// ```
-    pub fn deadline<F: Future>(self, timer: F) -> Gather<I, Deadline<F>> {
+    pub fn deadline<F: Future>(self, timer: F) -> Gather<I, T::With<F>>
+    where
+        T: AddDeadline,
+    {
         assert!(
             self.engine.is_fresh(),
             "`Gather::deadline` called after the first poll"
         );
+        let timer = self.timer.add_deadline(timer);
         Gather {
             slots: self.slots,
-            timer: Deadline::new(timer),
+            timer,
             engine: self.engine,
         }
     }
-}
 
-impl<I: Input, T> Gather<I, T> {
+    /// Catches a child's panic: the child is dropped and counts as
+    /// `Err(E::from(Panicked { index, payload }))`, its siblings go on. Combines with
+    /// every mode and with [`deadline`](Self::deadline). Feature `std`.
+    ///
+    /// Without it, a child's panic unwinds out of the gather's poll and the gather is
+    /// poisoned: polling it again panics, and dropping it drops every child exactly once.
+    ///
+    /// The children's outputs must be `Result<_, E>` with `E: From<`[`Panicked`]`>`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the gather was already polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather::{gather, Panicked};
+    /// # use gather::__doc_block_on as block_on;
+    ///
+    /// async fn risky(n: u32) -> Result<u32, Panicked> {
+    ///     if n == 2 {
+    ///         panic!("two is right out");
+    ///     }
+    ///     Ok(n)
+    /// }
+    /// # std::panic::set_hook(Box::new(|_| {}));
+    /// let gathered = block_on(gather([1, 2, 3].map(risky)).catch_panics());
+    /// let results = gathered.into_results();
+    /// assert_eq!(results[0].as_ref().ok(), Some(&1));
+    /// assert_eq!(results[1].as_ref().unwrap_err().message(), Some("two is right out"));
+    /// assert_eq!(results[2].as_ref().ok(), Some(&3));
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn catch_panics(self) -> Gather<I, CatchPanics<T>> {
+        assert!(
+            self.engine.is_fresh(),
+            "`Gather::catch_panics` called after the first poll"
+        );
+        Gather {
+            slots: self.slots,
+            timer: CatchPanics::new(self.timer),
+            engine: self.engine,
+        }
+    }
+
     /// Runs at most `n` children at once: the first `n` start at the first poll, and each
     /// child that finishes lets the next one (in input order) start. Results still come
     /// in input order. This is the semaphore around each task that Python code writes by
@@ -430,12 +483,18 @@ impl<I: Input, T> Gather<I, T> {
         mut finished: impl FnMut(Pin<&mut I::Slots>, usize) -> After,
     ) -> Poll<(Pin<&mut I::Slots>, Pass)>
     where
-        T: Timer<I::Slots>,
+        T: Layer<I::Slots>,
     {
         let this = self.project();
         let (mut slots, mut timer) = (this.slots, this.timer);
         if !timer.passed() {
-            if let Poll::Ready(pass) = this.engine.poll_pass(slots.as_mut(), cx, &mut finished) {
+            let step = |slots: Pin<&mut I::Slots>, index, cx: &mut Context<'_>| {
+                T::poll_child(slots, index, cx)
+            };
+            if let Poll::Ready(pass) =
+                this.engine
+                    .poll_pass(slots.as_mut(), cx, step, &mut finished)
+            {
                 return Poll::Ready((slots, pass));
             }
             // Children that finished in this poll count as finished, whatever the timer.
@@ -449,7 +508,7 @@ impl<I: Input, T> Gather<I, T> {
     }
 }
 
-impl<I: Input, T: Timer<I::Slots>> Future for Gather<I, T> {
+impl<I: Input, T: Layer<I::Slots>> Future for Gather<I, T> {
     type Output = Gathered<Outputs<I>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -458,7 +517,7 @@ impl<I: Input, T: Timer<I::Slots>> Future for Gather<I, T> {
     }
 }
 
-impl<I: Input, T: Timer<I::Slots>> FusedFuture for Gather<I, T> {
+impl<I: Input, T: Layer<I::Slots>> FusedFuture for Gather<I, T> {
     fn is_terminated(&self) -> bool {
         self.engine.is_terminated()
     }

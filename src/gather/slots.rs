@@ -10,7 +10,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::Context;
 
-use super::deadline::{Expire, TimedOut};
+use super::deadline::CutOff;
 use super::raw::pin as pinned;
 use super::readiness::{Readiness, Sweep};
 use super::slot::{Slot, Step};
@@ -69,14 +69,14 @@ impl<S: SlotSlice> UniformSlots for S {
     }
 }
 
-impl<S, T, E> Expire for S
+impl<S, T, E, X> CutOff<X> for S
 where
     S: SlotSlice,
     S::Future: Future<Output = Result<T, E>>,
-    E: From<TimedOut>,
+    E: From<X>,
 {
-    fn expire(self: Pin<&mut Self>, index: usize) -> bool {
-        pinned::index(self.slots_pinned(), index).expire_with(|| E::from(TimedOut { index }))
+    fn cut_off(self: Pin<&mut Self>, index: usize, cause: impl FnOnce() -> X) -> bool {
+        pinned::index(self.slots_pinned(), index).expire_with(|| E::from(cause()))
     }
 }
 
@@ -184,7 +184,7 @@ mod heap {
 
     use smallvec::SmallVec;
 
-    use super::{Expire, ResultSlots, SlotSlice, Slots, TimedOut, UniformSlots};
+    use super::{CutOff, ResultSlots, SlotSlice, Slots, UniformSlots};
     use crate::gather::raw::heap::{HeapSlots, OwnWakers};
     use crate::gather::raw::pin as pinned;
     use crate::gather::readiness::{Adaptive, Sweep, Wakers};
@@ -218,14 +218,13 @@ mod heap {
         }
     }
 
-    impl<F, T, E> Expire for HeapSlots<F>
+    impl<F, T, E, X> CutOff<X> for HeapSlots<F>
     where
         F: Future<Output = Result<T, E>>,
-        E: From<TimedOut>,
+        E: From<X>,
     {
-        fn expire(self: Pin<&mut Self>, index: usize) -> bool {
-            self.get_mut()
-                .expire_with(index, || Err(E::from(TimedOut { index })))
+        fn cut_off(self: Pin<&mut Self>, index: usize, cause: impl FnOnce() -> X) -> bool {
+            self.get_mut().expire_with(index, || Err(E::from(cause())))
         }
     }
 

@@ -7,7 +7,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::Context;
 
-use super::deadline::{Expire, TimedOut};
+use super::deadline::CutOff;
 use super::readiness::Sweep;
 use super::slot::{Slot, Step};
 use super::slots::{ErrorOf, ResultSlots, Slots};
@@ -88,13 +88,13 @@ macro_rules! tuple {
             }
         }
 
-        impl<E: From<TimedOut>, $($T,)+ $($F),+> Expire for $Slots<$($F),+>
+        impl<X, E: From<X>, $($T,)+ $($F),+> CutOff<X> for $Slots<$($F),+>
         where
             $($F: Future<Output = Result<$T, E>>),+
         {
-            fn expire(self: Pin<&mut Self>, index: usize) -> bool {
+            fn cut_off(self: Pin<&mut Self>, index: usize, cause: impl FnOnce() -> X) -> bool {
                 let this = self.project();
-                let error = || E::from(TimedOut { index });
+                let error = || E::from(cause());
                 match index {
                     $($idx => this.$s.expire_with(error),)+
                     _ => false,

@@ -230,3 +230,51 @@ pub async fn deadline_cuts_off_slow_children<T: std::future::Future>(
         [Ok(5), Err(Error::TimedOut(1)), Ok(10)]
     );
 }
+
+pub async fn catch_panics_keeps_siblings_going() {
+    type Child = Pin<Box<dyn Future<Output = Result<u64, gather::Panicked>> + Send>>;
+    let children: Vec<Child> = vec![
+        Box::pin(async {
+            delay_ms(10).await;
+            Ok(1)
+        }),
+        Box::pin(async {
+            delay_ms(5).await;
+            panic!("child 1 gave up")
+        }),
+        Box::pin(async {
+            yield_now(2).await;
+            Ok(3)
+        }),
+    ];
+    let gathered = gather(children).catch_panics().await;
+    let results = gathered.into_results();
+    assert_eq!(results[0].as_ref().ok(), Some(&1));
+    assert_eq!(
+        results[1].as_ref().unwrap_err().message(),
+        Some("child 1 gave up")
+    );
+    assert_eq!(results[2].as_ref().ok(), Some(&3));
+}
+
+pub async fn limit_caps_running_children() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let children: Vec<_> = (0..24u64)
+        .map(|i| {
+            let (running, most) = (running.clone(), most.clone());
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                delay_ms(1 + i % 3).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                i
+            }
+        })
+        .collect();
+    let gathered = gather(children).limit(4).await;
+    assert_eq!(gathered.into_results(), (0..24).collect::<Vec<_>>());
+    assert_eq!(most.load(Ordering::SeqCst), 4);
+}

@@ -361,6 +361,8 @@ macro_rules! runtime_cases {
             children_may_borrow_local_data,
             many_children_woken_from_other_threads,
             as_completed_yields_in_completion_order,
+            catch_panics_keeps_siblings_going,
+            limit_caps_running_children,
         );
     };
     (@cases $run:expr; $($case:ident,)*) => {

@@ -1,0 +1,116 @@
+//! The catch-panics layer (feature `std`): a child's panic becomes its error.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use core::any::Any;
+use core::fmt;
+use core::panic::AssertUnwindSafe;
+use core::pin::Pin;
+use core::task::Context;
+use std::panic::catch_unwind;
+
+use super::deadline::{sealed, AddDeadline, CutOff, Layer, NoDeadline};
+use super::slot::Step;
+use super::slots::Slots;
+
+/// The error of a child that panicked in a gather that
+/// [catches panics](super::Gather::catch_panics). Children's error types take it through
+/// `From<Panicked>`.
+///
+/// # Examples
+///
+/// ```
+/// let panicked = gather::Panicked { index: 2, payload: Box::new("disk on fire") };
+/// assert_eq!(panicked.message(), Some("disk on fire"));
+/// assert_eq!(panicked.to_string(), "future 2 panicked: disk on fire");
+/// ```
+pub struct Panicked {
+    /// The index of the child that panicked.
+    pub index: usize,
+    /// What it panicked with, as `std::panic::catch_unwind` hands it over.
+    pub payload: Box<dyn Any + Send>,
+}
+
+impl Panicked {
+    /// The panic message, when the payload is a string (as with `panic!("...")`).
+    pub fn message(&self) -> Option<&str> {
+        self.payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| self.payload.downcast_ref::<String>().map(String::as_str))
+    }
+}
+
+impl fmt::Debug for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Panicked")
+            .field("index", &self.index)
+            .field("message", &self.message())
+            .finish()
+    }
+}
+
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.message() {
+            Some(message) => write!(f, "future {} panicked: {message}", self.index),
+            None => write!(f, "future {} panicked", self.index),
+        }
+    }
+}
+
+impl core::error::Error for Panicked {}
+
+pin_project_lite::pin_project! {
+    /// The catch-panics layer over the layers `L` (its deadline, if any).
+    #[derive(Debug)]
+    pub struct CatchPanics<L> {
+        #[pin]
+        inner: L,
+    }
+}
+
+impl<L> CatchPanics<L> {
+    pub(super) fn new(inner: L) -> Self {
+        CatchPanics { inner }
+    }
+}
+
+impl<L> sealed::Sealed for CatchPanics<L> {}
+
+impl<L: Layer<S>, S: CutOff<Panicked> + ?Sized> Layer<S> for CatchPanics<L> {
+    fn poll_child(mut slots: Pin<&mut S>, index: usize, cx: &mut Context<'_>) -> Step
+    where
+        S: Slots,
+    {
+        // Unwind safety: after a panic the child is dropped without being polled again,
+        // and nothing else was borrowed across the poll.
+        match catch_unwind(AssertUnwindSafe(|| slots.as_mut().poll_step(index, cx))) {
+            Ok(step) => step,
+            Err(payload) => {
+                slots.cut_off(index, || Panicked { index, payload });
+                Step::Finished
+            }
+        }
+    }
+
+    fn poll_passed(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        self.project().inner.poll_passed(cx)
+    }
+
+    fn passed(&self) -> bool {
+        self.inner.passed()
+    }
+
+    fn expire_next(self: Pin<&mut Self>, slots: Pin<&mut S>) -> Option<(usize, bool)> {
+        self.project().inner.expire_next(slots)
+    }
+}
+
+impl AddDeadline for CatchPanics<NoDeadline> {
+    type With<F> = CatchPanics<super::Deadline<F>>;
+
+    fn add_deadline<F>(self, timer: F) -> Self::With<F> {
+        CatchPanics::new(NoDeadline.add_deadline(timer))
+    }
+}
