@@ -16,6 +16,29 @@
 //! types, and with the `alloc` feature a `Vec<F>` or a `SmallVec<[F; K]>`;
 //! [`gather_iter`] takes any iterator.
 //!
+//! Other modes: [`Gather::as_completed`], a stream of `(index, outcome)` in completion
+//! order (with [`AsCompleted::next_completed`] and [`AsCompleted::until_error`] for
+//! `asyncio.wait`'s `FIRST_COMPLETED` and `FIRST_EXCEPTION`). Layers that combine with
+//! every mode: [`Gather::deadline`] (any future as the timer), [`Gather::limit`] (at most
+//! `n` children running) and [`Gather::catch_panics`].
+//!
+//! ```
+//! use gather::{gather, Panicked, TimedOut};
+//! # use gather::__doc_block_on as block_on;
+//!
+//! #[derive(Debug)]
+//! enum Error { TimedOut, Panicked }
+//! impl From<TimedOut> for Error { fn from(_: TimedOut) -> Self { Error::TimedOut } }
+//! impl From<Panicked> for Error { fn from(_: Panicked) -> Self { Error::Panicked } }
+//!
+//! async fn call(id: u32) -> Result<u32, Error> { Ok(id) }
+//!
+//! let timer = core::future::pending::<()>(); // any future: a runtime's sleep, say
+//! let calls: Vec<_> = (0..100).map(call).collect();
+//! let all = block_on(gather(calls).limit(8).catch_panics().deadline(timer).fail_fast());
+//! assert_eq!(all.unwrap().len(), 100);
+//! ```
+//!
 //! # Examples
 //!
 //! ```
