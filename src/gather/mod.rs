@@ -184,8 +184,10 @@ pin_project_lite::pin_project! {
     {
         #[pin]
         slots: I::Slots,
+        // The layers over the poll loop: deadline, panic capture (`NoDeadline` by default:
+        // nothing, no space).
         #[pin]
-        timer: T,
+        layers: T,
         engine: Engine<<I::Slots as Slots>::Readiness>,
     }
 }
@@ -195,7 +197,7 @@ impl<I: Input> Gather<I> {
         let engine = Engine::new(slots.len(), slots.readiness());
         Gather {
             slots,
-            timer: NoDeadline,
+            layers: NoDeadline,
             engine,
         }
     }
@@ -238,10 +240,10 @@ impl<I: Input, T> Gather<I, T> {
             self.engine.is_fresh(),
             "`Gather::deadline` called after the first poll"
         );
-        let timer = self.timer.add_deadline(timer);
+        let layers = self.layers.add_deadline(timer);
         Gather {
             slots: self.slots,
-            timer,
+            layers,
             engine: self.engine,
         }
     }
@@ -286,7 +288,7 @@ impl<I: Input, T> Gather<I, T> {
         );
         Gather {
             slots: self.slots,
-            timer: CatchPanics::new(self.timer),
+            layers: CatchPanics::new(self.layers),
             engine: self.engine,
         }
     }
@@ -486,8 +488,8 @@ impl<I: Input, T> Gather<I, T> {
         T: Layer<I::Slots>,
     {
         let this = self.project();
-        let (mut slots, mut timer) = (this.slots, this.timer);
-        if !timer.passed() {
+        let (mut slots, mut layers) = (this.slots, this.layers);
+        if !layers.passed() {
             let step = |slots: Pin<&mut I::Slots>, index, cx: &mut Context<'_>| {
                 T::poll_child(slots, index, cx)
             };
@@ -498,11 +500,11 @@ impl<I: Input, T> Gather<I, T> {
                 return Poll::Ready((slots, pass));
             }
             // Children that finished in this poll count as finished, whatever the timer.
-            if !timer.as_mut().poll_passed(cx) {
+            if !layers.as_mut().poll_passed(cx) {
                 return Poll::Pending;
             }
         }
-        let next = |slots: Pin<&mut I::Slots>| timer.as_mut().expire_next(slots);
+        let next = |slots: Pin<&mut I::Slots>| layers.as_mut().expire_next(slots);
         let pass = this.engine.expire_pass(slots.as_mut(), next, finished);
         Poll::Ready((slots, pass))
     }
