@@ -139,3 +139,17 @@ fn a_deadline_added_after_the_first_poll_panics() {
         Some(&"`Gather::deadline` called after the first poll")
     );
 }
+
+#[test]
+fn a_deadline_over_an_array_cuts_off_what_is_still_running() {
+    let (slow, _slow) = manual::<Result<u8, TimedOut>>();
+    let (fast, fast_handle) = manual::<Result<u8, TimedOut>>();
+    let (timer, fire) = manual::<()>();
+    let (_, waker) = CountingWaker::new();
+    let mut gather = pin!(gather([slow, fast]).deadline(timer));
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    fast_handle.complete(Ok(2));
+    fire.complete(());
+    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else { panic!() };
+    assert_eq!(gathered.into_results(), [Err(TimedOut { index: 0 }), Ok(2)]);
+}
