@@ -150,6 +150,8 @@ fn a_deadline_over_an_array_cuts_off_what_is_still_running() {
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
     fast_handle.complete(Ok(2));
     fire.complete(());
-    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else { panic!() };
+    let Poll::Ready(gathered) = poll_with(gather.as_mut(), &waker) else {
+        panic!()
+    };
     assert_eq!(gathered.into_results(), [Err(TimedOut { index: 0 }), Ok(2)]);
 }

@@ -158,33 +158,53 @@ mod per_child {
         // Only the children woken before this pass: one woken during it (by itself, say)
         // waits for the next pass, so each child is polled at most once here.
         queue(target).collect_woken();
+        // Without a limit (the usual case) there is nothing to count: keep the loop bare.
+        let limited = window.limited();
+        let mut active = window.active;
         let mut polled = 0;
         let mut closing = false;
-        while polled < BUDGET {
+        let end = loop {
+            if polled == BUDGET {
+                break None;
+            }
             // Under a limit, the children not started yet wait for a place; once the gather
             // is closing (fail-fast saw an error), none of them gets one.
-            let may_start = window.active < window.limit && !(closing && window.limited());
+            let may_start = !limited || (active < window.limit && !closing);
             let Some((index, fresh)) = queue(target).next(may_start) else {
-                return PassEnd::Swept;
+                break Some(PassEnd::Swept);
             };
-            window.active += usize::from(fresh);
+            if limited {
+                active += usize::from(fresh);
+            }
             let waker = queue(target).waker(index);
             let visited = visit(target, index, &mut Context::from_waker(&waker));
-            match visited {
-                Visit::Skipped => {}
-                Visit::Pending => polled += 1,
+            let finished = match visited {
+                Visit::Skipped => false,
+                Visit::Pending => {
+                    polled += 1;
+                    false
+                }
                 Visit::Finished | Visit::Closing => {
                     polled += 1;
-                    window.active -= 1;
                     closing |= visited == Visit::Closing;
+                    true
                 }
                 Visit::Stop => {
-                    window.active -= 1;
-                    return PassEnd::Stopped;
+                    if limited {
+                        active -= 1;
+                    }
+                    break Some(PassEnd::Stopped);
                 }
+            };
+            if limited && finished {
+                active -= 1;
             }
+        };
+        window.active = active;
+        if let Some(end) = end {
+            return end;
         }
-        if queue(target).has_ready(window.active < window.limit) {
+        if queue(target).has_ready(!limited || active < window.limit) {
             cx.waker().wake_by_ref();
             return PassEnd::OverBudget;
         }

@@ -90,6 +90,8 @@ pub(crate) struct Block<P> {
     local_tail: *mut Node,
     /// Children `fresh..len` have never been handed out by `next`.
     fresh: usize,
+    /// The header's `len`, kept here so that the hot path reads no shared memory for it.
+    len: usize,
     /// The block owns `P`s (for drop check and auto traits).
     _payloads: PhantomData<P>,
 }
@@ -141,6 +143,7 @@ impl<P> Block<P> {
             local_head: ptr::null_mut(),
             local_tail: ptr::null_mut(),
             fresh: 0,
+            len,
             _payloads: PhantomData,
         }
     }
@@ -168,7 +171,7 @@ impl<P> Block<P> {
     /// How many entries the block has.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.header().len
+        self.len
     }
 
     /// Payload `index`, shared.
