@@ -2,9 +2,10 @@
 //!
 //! Every input shape (array, tuple, `Vec`, `SmallVec`) becomes one storage type that the
 //! drivers see only through [`Slots`]: poll child `i`, look at or take what it left, take
-//! every output at the end. Homogeneous storages are a pinned slice of [`Slot`]s underneath
-//! and share one implementation through [`SlotSlice`]; tuples get theirs from a macro in
-//! `tuple.rs`.
+//! every output at the end. Arrays and `SmallVec`s are a pinned slice of [`Slot`]s
+//! underneath and share one implementation through [`SlotSlice`]; tuples get theirs from a
+//! macro in `tuple.rs`; `Vec`s keep their children in the heap block of their wakers
+//! (`raw/heap.rs`) and write outputs in place.
 
 use core::future::Future;
 use core::pin::Pin;
