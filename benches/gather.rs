@@ -440,6 +440,46 @@ fn external_floor(reactor: &Reactor, order: &[usize], waker: &Waker) -> usize {
     outputs.len()
 }
 
+/// One `external_wake` run of `imp` over a `Vec`; `COUNT` says whether children count
+/// their polls (the counting run) or not (the timed one).
+fn external_vec<const COUNT: bool>(
+    imp: Imp,
+    reactor: &Reactor,
+    order: &[usize],
+    waker: &Waker,
+) -> usize {
+    let children: Vec<_> = (0..order.len())
+        .map(|id| External::<COUNT> { id, reactor })
+        .collect();
+    imp.run(
+        children,
+        Externally {
+            reactor,
+            order,
+            waker,
+        },
+    )
+}
+
+/// One `external_wake` run of `imp` over an array; see [`external_vec`].
+fn external_array<const N: usize, const COUNT: bool>(
+    imp: &str,
+    reactor: &Reactor,
+    order: &[usize],
+    waker: &Waker,
+) -> usize {
+    let children = core::array::from_fn::<_, N, _>(|id| External::<COUNT> { id, reactor });
+    run_array(
+        imp,
+        children,
+        Externally {
+            reactor,
+            order,
+            waker,
+        },
+    )
+}
+
 fn vec_scenario(settings: &Settings, scenario: &str, n: usize, waker: &Waker) {
     if scenario == "external_wake" {
         let order = shuffled(n);
@@ -481,31 +521,10 @@ fn vec_scenario(settings: &Settings, scenario: &str, n: usize, waker: &Waker) {
                 }
                 let order = shuffled(n);
                 let ns = time(settings, || {
-                    let reactor = Reactor::new(n);
-                    let children = (0..n).map(|id| External::<false> {
-                        id,
-                        reactor: &reactor,
-                    });
-                    let run = Externally {
-                        reactor: &reactor,
-                        order: &order,
-                        waker,
-                    };
-                    imp.run(children.collect(), run)
+                    external_vec::<false>(imp, &Reactor::new(n), &order, waker)
                 });
                 let reactor = Reactor::new(n);
-                let (polls, allocs) = counts(|| {
-                    let children = (0..n).map(|id| External::<true> {
-                        id,
-                        reactor: &reactor,
-                    });
-                    let run = Externally {
-                        reactor: &reactor,
-                        order: &order,
-                        waker,
-                    };
-                    imp.run(children.collect(), run)
-                });
+                let (polls, allocs) = counts(|| external_vec::<true>(imp, &reactor, &order, waker));
                 row(scenario, n, imp.name(), ns, polls, allocs);
             }
         }
@@ -557,37 +576,11 @@ fn array_scenario<const N: usize>(settings: &Settings, scenario: &str, waker: &W
             _ => {
                 let order = shuffled(N);
                 let ns = time(settings, || {
-                    let reactor = Reactor::new(N);
-                    let children = core::array::from_fn::<_, N, _>(|id| External::<false> {
-                        id,
-                        reactor: &reactor,
-                    });
-                    run_array(
-                        imp,
-                        children,
-                        Externally {
-                            reactor: &reactor,
-                            order: &order,
-                            waker,
-                        },
-                    )
+                    external_array::<N, false>(imp, &Reactor::new(N), &order, waker)
                 });
                 let reactor = Reactor::new(N);
-                let (polls, allocs) = counts(|| {
-                    let children = core::array::from_fn::<_, N, _>(|id| External::<true> {
-                        id,
-                        reactor: &reactor,
-                    });
-                    run_array(
-                        imp,
-                        children,
-                        Externally {
-                            reactor: &reactor,
-                            order: &order,
-                            waker,
-                        },
-                    )
-                });
+                let (polls, allocs) =
+                    counts(|| external_array::<N, true>(imp, &reactor, &order, waker));
                 row(scenario, N, name, ns, polls, allocs);
             }
         }

@@ -3,13 +3,14 @@
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 use common::{manual, poll_with, CountingWaker};
+use futures_core::FusedFuture;
 use gather::{gather, gather_iter};
 use smallvec::SmallVec;
 
@@ -74,18 +75,7 @@ fn a_small_inline_gather_honours_its_limit_too() {
         handle.complete(i);
         let _ = poll_with(gather.as_mut(), &waker);
     }
-    assert!(gather.is_terminated_after_all());
-}
-
-/// `FusedFuture::is_terminated`, named for what the test checks.
-trait Terminated {
-    fn is_terminated_after_all(&self) -> bool;
-}
-
-impl<F: futures_core::FusedFuture> Terminated for Pin<&mut F> {
-    fn is_terminated_after_all(&self) -> bool {
-        self.is_terminated()
-    }
+    assert!(gather.is_terminated());
 }
 
 #[test]
