@@ -1,0 +1,11 @@
+//! Arbitrary children, layers (limit, deadline, catch_panics), input shapes and poll and
+//! drop schedules, driven in the settle-all mode and checked against the model in
+//! `tests/model` (the same harness `tests/schedules.rs` runs over fixed seeds).
+#![no_main]
+
+#[path = "../../tests/model/mod.rs"]
+mod model;
+
+libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
+    model::run_in(model::ModeKind::SettleAll, bytes);
+});
