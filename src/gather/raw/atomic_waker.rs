@@ -1,8 +1,8 @@
 //! A waker slot that one registrant (the gather) fills and any thread may wake.
 
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicUsize, Ordering};
 use core::task::Waker;
+
+use super::sync::{AtomicUsize, Ordering, UnsafeCell};
 
 /// A waker slot that one registrant (the gather) fills and any thread may wake, without
 /// locks: safe to wake from an interrupt handler on a single core.
@@ -12,6 +12,12 @@ use core::task::Waker;
 /// gather polled by the same task again and again registers once, and its children's wakes
 /// cost no clone of the task's waker. The registrant may read the slot at any time (no
 /// one else writes it).
+///
+/// A wake that finds another under way sets `AGAIN` and leaves; the one under way wakes
+/// once more before it lets go. So no wake is lost, and neither the registrant nor a waker
+/// ever waits for another thread: the registrant is not polled in a loop while a waker is
+/// preempted half-way (which a single-core system with priorities could turn into a
+/// livelock).
 pub(crate) struct AtomicWaker {
     state: AtomicUsize,
     waker: UnsafeCell<Option<Waker>>,
@@ -20,6 +26,7 @@ pub(crate) struct AtomicWaker {
 const IDLE: usize = 0;
 const REGISTERING: usize = 1;
 const WAKING: usize = 2;
+const AGAIN: usize = 4;
 
 // SAFETY: the slot is written only by the registrant holding `REGISTERING`, while no waker
 // reads it (a waker holds `WAKING`, which excludes `REGISTERING`); `Waker` is
@@ -39,17 +46,15 @@ impl AtomicWaker {
     /// Makes `waker` the one to wake. One registrant: the gather, through `&mut` access.
     #[inline]
     pub(crate) fn register(&self, waker: &Waker) {
-        // SAFETY: only the registrant (us) writes the slot, so reading it is no race.
-        let current = unsafe { &*self.waker.get() };
-        if current.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            // Already registered. But a wake may be reading the slot right now: a waker
-            // that pushed its child just after our last look at the ready set, and found
-            // the wake under way, left it to that one, which may already have woken us.
-            // Be polled once more rather than miss it. (Acquire: it pairs with the
-            // release of that wake, through the `state` read-modify-write chain.)
-            if self.state.load(Ordering::Acquire) != IDLE {
-                waker.wake_by_ref();
-            }
+        let registered = self.waker.with(|slot| {
+            // SAFETY: only the registrant (us) writes the slot, so reading it is no race.
+            unsafe { &*slot }
+                .as_ref()
+                .is_some_and(|w| w.will_wake(waker))
+        });
+        if registered {
+            // A wake under way right now wakes this same waker, and once more for any
+            // wake that comes while it runs (`AGAIN`): nothing to do.
             return;
         }
         if self.store(Some(waker.clone())) {
@@ -76,8 +81,10 @@ impl AtomicWaker {
         {
             return true;
         }
-        // SAFETY: `REGISTERING` excludes wakers from the slot until we clear it.
-        let old = unsafe { core::mem::replace(&mut *self.waker.get(), new) };
+        let old = self.waker.with_mut(|slot| {
+            // SAFETY: `REGISTERING` excludes wakers from the slot until we clear it.
+            unsafe { core::mem::replace(&mut *slot, new) }
+        });
         let woken = self
             .state
             .compare_exchange(REGISTERING, IDLE, Ordering::AcqRel, Ordering::Acquire)
@@ -93,22 +100,58 @@ impl AtomicWaker {
     /// Wakes the stored waker, by reference.
     #[inline]
     pub(crate) fn wake(&self) {
-        if self.state.fetch_or(WAKING, Ordering::AcqRel) != IDLE {
-            // A registration is under way (it will see `WAKING` and wake its waker), or
-            // another waker is waking the same waker right now.
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            // Free: take `WAKING`. A registration under way: set `WAKING` for it to see
+            // (it wakes its waker itself). A wake under way: ask it for one more.
+            let next = if state & WAKING == 0 {
+                state | WAKING
+            } else {
+                state | AGAIN
+            };
+            if next == state {
+                return; // one more is asked for already
+            }
+            match self
+                .state
+                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(current) => state = current,
+            }
+        }
+        if state != IDLE {
             return;
         }
         struct Release<'a>(&'a AtomicUsize);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
-                self.0.fetch_and(!WAKING, Ordering::Release);
+                // Only if the waker panicked: let go, whatever was asked meanwhile.
+                self.0.fetch_and(!(WAKING | AGAIN), Ordering::Release);
             }
         }
-        let _release = Release(&self.state);
-        // SAFETY: `WAKING` (set from `IDLE`) excludes the registrant's writes until
-        // `_release` clears it, even if the waker panics.
-        if let Some(waker) = unsafe { &*self.waker.get() } {
-            waker.wake_by_ref();
+        let release = Release(&self.state);
+        loop {
+            self.waker.with(|slot| {
+                // SAFETY: `WAKING` (set from `IDLE`) excludes the registrant's writes until
+                // it is cleared below, or by `release` if the waker panics.
+                if let Some(waker) = unsafe { &*slot } {
+                    waker.wake_by_ref();
+                }
+            });
+            // While we hold `WAKING`, the state is `WAKING` or `WAKING | AGAIN`.
+            // Acquire on failure: whatever the asker did before asking (its child's push)
+            // happens before the wake we are about to repeat.
+            match self
+                .state
+                .compare_exchange(WAKING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(_) => {
+                    self.state.swap(WAKING, Ordering::AcqRel);
+                }
+            }
         }
+        core::mem::forget(release);
     }
 }

@@ -26,10 +26,10 @@ use core::marker::PhantomData;
 use core::mem::{align_of, size_of, ManuallyDrop};
 use core::pin::Pin;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
 use super::atomic_waker::AtomicWaker;
+use super::sync::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 /// The shared part of the block: reference count, ready stack, the gather's waker.
 #[repr(C)]

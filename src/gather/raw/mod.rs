@@ -11,3 +11,5 @@ pub(crate) mod block;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub(crate) mod heap;
 pub(crate) mod pin;
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+mod sync;

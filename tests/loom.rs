@@ -1,0 +1,207 @@
+//! loom models of the per-child wakers, the ready set and the gather's waker slot: loom
+//! runs each test under every interleaving of its threads (within its bounds) with the
+//! weaker orderings its atomics allow, and checks every access to the waker slot for
+//! races. Run with:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg gather_loom" cargo test --release --test loom
+//! ```
+//!
+//! The crate swaps its atomics and cell for loom's under `--cfg gather_loom`
+//! (`src/gather/raw/sync.rs`). Children here keep their waker in a loom mutex and finish
+//! once their flag is set; a lost wake leaves `block_on` waiting forever, which loom
+//! reports (the model exceeds its branch bound).
+#![cfg(gather_loom)]
+
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll, Wake, Waker};
+
+use gather::gather;
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+
+/// A child that finishes once its flag is set, and keeps its latest waker for whoever
+/// sets the flag.
+#[derive(Default)]
+struct Signal {
+    done: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Signal {
+    /// Sets the flag and wakes the child by value (taking its waker out).
+    fn fire(&self) {
+        self.done.store(true, Ordering::Release);
+        let waker = self.waker.lock().unwrap().take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+struct Child(Arc<Signal>, usize);
+
+impl Future for Child {
+    type Output = Result<usize, ()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        *self.0.waker.lock().unwrap() = Some(cx.waker().clone());
+        if self.0.done.load(Ordering::Acquire) {
+            Poll::Ready(Ok(self.1))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// Explores every interleaving with at most `LOOM_MAX_PREEMPTIONS` preemptions (3 unless
+/// set): bugs of this kind need one or two; 3 takes seconds here, 4 takes a minute.
+fn model(f: impl Fn() + Send + Sync + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    builder.check(f);
+}
+
+fn signals(n: usize) -> Vec<Arc<Signal>> {
+    (0..n).map(|_| Arc::new(Signal::default())).collect()
+}
+
+fn children(signals: &[Arc<Signal>]) -> Vec<Child> {
+    signals
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Child(s.clone(), i))
+        .collect()
+}
+
+/// A caller's waker that counts its wakes.
+#[derive(Default)]
+struct Counter(AtomicUsize);
+
+impl Wake for Counter {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counter() -> (std::sync::Arc<Counter>, Waker) {
+    let counter = std::sync::Arc::new(Counter::default());
+    (counter.clone(), Waker::from(counter))
+}
+
+/// Polls `future` to completion on this loom thread, polling again only after its waker
+/// was woken (it yields to the other threads meanwhile).
+///
+/// Not `loom::future::block_on`, whose notifications may be spurious: with it, the first
+/// model below exceeds loom's branch bound on the spurious returns alone.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let (wakes, waker) = counter();
+    loop {
+        let before = wakes.0.load(Ordering::SeqCst);
+        if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
+            return output;
+        }
+        while wakes.0.load(Ordering::SeqCst) == before {
+            thread::yield_now();
+        }
+    }
+}
+
+#[test]
+fn wakes_from_two_threads_while_the_gather_polls_are_never_lost() {
+    model(|| {
+        let signals = signals(2);
+        let wakers: Vec<_> = signals
+            .iter()
+            .map(|signal| {
+                let signal = signal.clone();
+                thread::spawn(move || signal.fire())
+            })
+            .collect();
+        let gathered = block_on(gather(children(&signals)));
+        assert_eq!(gathered.into_result(), Ok(vec![0, 1]));
+        for waker in wakers {
+            waker.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn a_wake_racing_the_gathers_drop_is_harmless() {
+    model(|| {
+        let signals = signals(2);
+        let (_, waker) = counter();
+        let mut gather = Box::pin(gather(children(&signals)));
+        // Both children register their wakers; then one is woken while the gather goes.
+        assert!(gather
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        let signal = signals[0].clone();
+        let waking = thread::spawn(move || signal.fire());
+        drop(gather);
+        waking.join().unwrap();
+    });
+}
+
+#[test]
+fn a_waker_kept_after_the_gather_is_gone_stays_valid() {
+    model(|| {
+        let signals = signals(1);
+        let (_, waker) = counter();
+        let mut gather = Box::pin(gather(children(&signals)));
+        assert!(gather
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        // Another thread holds a clone of the child's waker across the gather's drop,
+        // wakes it, and releases the block's last reference.
+        let kept = signals[0].waker.lock().unwrap().clone().unwrap();
+        let keeper = thread::spawn(move || {
+            kept.wake_by_ref();
+            drop(kept);
+        });
+        drop(gather);
+        signals[0].waker.lock().unwrap().take();
+        keeper.join().unwrap();
+    });
+}
+
+#[test]
+fn a_wake_racing_a_new_registration_reaches_the_new_waker() {
+    model(|| {
+        let signals = signals(1);
+        let (_, first) = counter();
+        let (second_wakes, second) = counter();
+        let mut gather = pin!(gather(children(&signals)));
+        assert!(gather
+            .as_mut()
+            .poll(&mut Context::from_waker(&first))
+            .is_pending());
+        let signal = signals[0].clone();
+        let waking = thread::spawn(move || signal.fire());
+        // Polled by another task now: either it sees the wake, or the wake reaches it.
+        let ready = gather
+            .as_mut()
+            .poll(&mut Context::from_waker(&second))
+            .is_ready();
+        waking.join().unwrap();
+        if !ready {
+            assert!(
+                second_wakes.0.load(Ordering::SeqCst) > 0,
+                "the wake went to the old waker only"
+            );
+            let third = gather.as_mut().poll(&mut Context::from_waker(&second));
+            assert!(third.is_ready());
+        }
+    });
+}
