@@ -68,3 +68,36 @@ fn every_seeded_scenario_matches_the_model() {
         assert!(covered.contains(&format!("{shape:?}")), "{shape:?}");
     }
 }
+
+/// Inputs the fuzz targets once failed on (`fuzz/regressions/<target>/`), replayed in their
+/// target's mode.
+#[test]
+#[cfg_attr(miri, ignore = "Miri isolates the file system")]
+fn every_fuzz_regression_input_matches_the_model() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    let mut replayed = 0;
+    for (target, mode) in [
+        ("settle_all", model::ModeKind::SettleAll),
+        ("fail_fast", model::ModeKind::FailFast),
+        ("as_completed", model::ModeKind::AsCompleted),
+    ] {
+        let Ok(inputs) = std::fs::read_dir(root.join(target)) else {
+            continue;
+        };
+        for input in inputs {
+            let path = input.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let result = std::panic::catch_unwind(|| model::run_in(mode, &bytes));
+            if let Err(panic) = result {
+                eprintln!("{} failed", path.display());
+                std::panic::resume_unwind(panic);
+            }
+            replayed += 1;
+        }
+    }
+    assert!(
+        replayed > 0,
+        "no regression inputs found under {}",
+        root.display()
+    );
+}

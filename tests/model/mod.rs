@@ -658,19 +658,24 @@ impl Run<'_, '_, '_> {
         // Every child needs at most 4 polls, wakes come one per poll at worst, the budget
         // splits a pass over at most 2 polls: far below this.
         let bound = 64 + 16 * self.scenario.plans.len();
-        for polls in 0.. {
+        // Polls after a wake; a spurious poll (no wake) now and then, never two in a row.
+        let (mut polls, mut woken_polls, mut spurious) = (0, 0, false);
+        loop {
             if cancel_after == Some(polls) {
                 return Err(Ending::Cancelled);
             }
-            assert!(polls < bound, "no progress after {polls} polls");
+            assert!(woken_polls < bound, "no progress after {woken_polls} polls");
+            polls += 1;
+            woken_polls += usize::from(!spurious);
             let before = counter.0.load(Ordering::SeqCst);
             match panic::catch_unwind(AssertUnwindSafe(|| poll(&mut cx))) {
                 Ok(Poll::Ready(out)) => return Ok(out),
                 Ok(Poll::Pending) => {}
                 Err(payload) => return Err(self.poisoned(payload)),
             }
-            if self.choices.one_in(16) {
-                continue; // a spurious poll of the gather
+            spurious = !spurious && self.choices.one_in(16);
+            if spurious {
+                continue;
             }
             while counter.0.load(Ordering::SeqCst) == before {
                 let thread = self.world.borrow_mut().in_flight.pop();
@@ -684,7 +689,6 @@ impl Run<'_, '_, '_> {
                 );
             }
         }
-        unreachable!()
     }
 
     fn poisoned(&self, payload: Box<dyn Any + Send>) -> Ending {
