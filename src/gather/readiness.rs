@@ -158,8 +158,24 @@ mod per_child {
         // Only the children woken before this pass: one woken during it (by itself, say)
         // waits for the next pass, so each child is polled at most once here.
         queue(target).collect_woken();
-        // Without a limit (the usual case) there is nothing to count: keep the loop bare.
-        let limited = window.limited();
+        // Without a limit (the usual case) there is nothing to count: a loop of its own
+        // keeps the window out of it.
+        if window.limited() {
+            pass_loop::<true, T, P>(target, &queue, window, cx, &mut visit)
+        } else {
+            pass_loop::<false, T, P>(target, &queue, window, cx, &mut visit)
+        }
+    }
+
+    /// The loop of [`per_child_pass`], for a gather with a limit (`LIMITED`) or without.
+    #[inline(always)]
+    fn pass_loop<const LIMITED: bool, T, P>(
+        target: &mut T,
+        queue: &impl Fn(&mut T) -> &mut Block<P>,
+        window: &mut Window,
+        cx: &mut Context<'_>,
+        visit: &mut impl FnMut(&mut T, usize, &mut Context<'_>) -> Visit,
+    ) -> PassEnd {
         let mut active = window.active;
         let mut polled = 0;
         let mut closing = false;
@@ -169,11 +185,11 @@ mod per_child {
             }
             // Under a limit, the children not started yet wait for a place; once the gather
             // is closing (fail-fast saw an error), none of them gets one.
-            let may_start = !limited || (active < window.limit && !closing);
+            let may_start = !LIMITED || (active < window.limit && !closing);
             let Some((index, fresh)) = queue(target).next(may_start) else {
                 break Some(PassEnd::Swept);
             };
-            if limited {
+            if LIMITED {
                 active += usize::from(fresh);
             }
             let waker = queue(target).waker(index);
@@ -190,13 +206,13 @@ mod per_child {
                     true
                 }
                 Visit::Stop => {
-                    if limited {
+                    if LIMITED {
                         active -= 1;
                     }
                     break Some(PassEnd::Stopped);
                 }
             };
-            if limited && finished {
+            if LIMITED && finished {
                 active -= 1;
             }
         };
@@ -204,7 +220,7 @@ mod per_child {
         if let Some(end) = end {
             return end;
         }
-        if queue(target).has_ready(!limited || active < window.limit) {
+        if queue(target).has_ready(!LIMITED || active < window.limit) {
             cx.waker().wake_by_ref();
             return PassEnd::OverBudget;
         }

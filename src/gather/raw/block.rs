@@ -92,6 +92,8 @@ pub(crate) struct Block<P> {
     fresh: usize,
     /// The header's `len`, kept here so that the hot path reads no shared memory for it.
     len: usize,
+    /// Whether the payloads still need dropping (see [`Block::forget_payloads`]).
+    drop_payloads: bool,
     /// The block owns `P`s (for drop check and auto traits).
     _payloads: PhantomData<P>,
 }
@@ -144,6 +146,7 @@ impl<P> Block<P> {
             local_tail: ptr::null_mut(),
             fresh: 0,
             len,
+            drop_payloads: true,
             _payloads: PhantomData,
         }
     }
@@ -189,6 +192,14 @@ impl<P> Block<P> {
         // hold exclusively. The block is never reallocated and entries never move until
         // they are dropped in place (in `drop`), so the payload is pinned.
         unsafe { Pin::new_unchecked(&mut *(*self.entry(index)).payload.get()) }
+    }
+
+    /// Tells the block that its payloads own nothing any more (every child has finished
+    /// and its output has moved out), so that its drop skips them instead of visiting
+    /// every entry again. Leaking is safe: a payload that did own something would leak.
+    #[inline]
+    pub(crate) fn forget_payloads(&mut self) {
+        self.drop_payloads = false;
     }
 
     /// Makes `waker` the one that child wakes wake.
@@ -399,6 +410,9 @@ impl<P> Drop for Block<P> {
         }
         let _release = Release(self.header.as_ptr(), Self::release);
         self.header().parent.clear();
+        if !self.drop_payloads {
+            return;
+        }
         for index in 0..self.len() {
             // SAFETY: every entry's payload is initialised and dropped exactly once, here;
             // the block is freed only after (by `_release`). If a drop panics, the rest

@@ -5,7 +5,7 @@
 //!   `Stored` once its output has been written, or `Empty`.
 //! - `outputs` is a `Vec<O>` with room for every output and length 0 until the end. Place
 //!   `i` holds an initialised output exactly while child `i` is `Stored` and the outputs
-//!   have not been taken.
+//!   have not been taken (`taken`: then every child is `Stored`, and none of them counts).
 //!
 //! When every output is stored, handing them back is O(1): the output `Vec` takes its full
 //! length. A wake touches the child's entry (node and future together) and, when the child
@@ -38,6 +38,8 @@ pub struct HeapSlots<F: Future> {
     outputs: Vec<F::Output>,
     /// How many outputs are stored (and not taken).
     stored: usize,
+    /// Whether the outputs were handed back: every child is `Stored` and owns nothing.
+    taken: bool,
 }
 
 // Children are polled in place in a heap block that never moves: moving a `HeapSlots`
@@ -55,6 +57,7 @@ impl<F: Future> HeapSlots<F> {
             block,
             outputs: Vec::with_capacity(len),
             stored: 0,
+            taken: false,
         }
     }
 
@@ -103,9 +106,8 @@ impl<F: Future> HeapSlots<F> {
 
     /// Child `index`'s output, if it is stored.
     pub(crate) fn output(&self, index: usize) -> Option<&F::Output> {
-        let stored = matches!(self.block.payload(index), Child::Stored);
-        // SAFETY: `Stored` means place `index` is initialised (taking the outputs makes
-        // every child `Empty`).
+        let stored = !self.taken && matches!(self.block.payload(index), Child::Stored);
+        // SAFETY: `Stored` before the outputs are taken means place `index` is initialised.
         stored.then(|| unsafe { &*self.outputs.as_ptr().add(index) })
     }
 
@@ -136,19 +138,23 @@ impl<F: Future> HeapSlots<F> {
             self.len(),
             "gather: outputs taken before every child finished"
         );
-        for index in 0..self.len() {
-            self.block.payload_pinned(index).set(Child::Empty);
-        }
+        // Every child is `Stored` and stays so: `taken` says that they own nothing now,
+        // and the block need not visit them again to drop them.
+        self.taken = true;
         self.stored = 0;
+        self.block.forget_payloads();
         let mut outputs = mem::take(&mut self.outputs);
-        // SAFETY: every place below `len` (the capacity) was `Stored`, so initialised; the
-        // children are now `Empty`, so the outputs belong to the `Vec` alone.
+        // SAFETY: every place below `len` (the capacity) was `Stored`, so initialised;
+        // `taken` keeps every other access away, so the outputs belong to the `Vec` alone.
         unsafe { outputs.set_len(self.len()) };
         outputs
     }
 
     /// Drops every child still running and every output still stored.
     pub(crate) fn clear(&mut self) {
+        if self.taken {
+            return; // nothing is running or stored
+        }
         for index in 0..self.len() {
             let mut child = self.block.payload_pinned(index);
             let was_stored = matches!(*child, Child::Stored);
