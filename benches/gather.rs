@@ -366,9 +366,12 @@ fn run_array<const N: usize, F: Future<Output = Outcome>>(
     children: [F; N],
     run: impl Runner,
 ) -> usize {
+    // Both read every outcome, with the same code: an array result that only has its
+    // length taken lives on the stack, and the compiler may then drop the work that made it.
+    let errors = |outcomes: &[Outcome; N]| outcomes.iter().filter(|o| o.is_err()).count();
     match imp {
-        "gather" => run.run(gather::gather(children), |g| g.len()),
-        _ => run.run(embassy_futures::join::join_array(children), |v| v.len()),
+        "gather" => run.run(gather::gather(children), |g| errors(g.results())),
+        _ => run.run(embassy_futures::join::join_array(children), |v| errors(&v)),
     }
 }
 

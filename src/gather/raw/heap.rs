@@ -1,15 +1,19 @@
 //! Slot storage for `Vec` inputs: each child lives in the gather's block next to its waker
-//! node, and each output is written straight into its place in the output `Vec`.
+//! node; each output goes where it is cheapest to write.
 //!
-//! - The block (see `block.rs`) holds one [`Child`] per input: the running future, then
-//!   `Stored` once its output has been written, or `Empty`.
+//! - The block (see `block.rs`) holds one [`Child`] per input: the running future; then
+//!   its output, either in the entry itself (`Held`) or in its place in the output `Vec`
+//!   (`Stored`); or `Empty`.
 //! - `outputs` is a `Vec<O>` with room for every output and length 0 until the end. Place
 //!   `i` holds an initialised output exactly while child `i` is `Stored` and the outputs
 //!   have not been taken (`taken`: then every child is `Stored`, and none of them counts).
 //!
-//! When every output is stored, handing them back is O(1): the output `Vec` takes its full
-//! length. A wake touches the child's entry (node and future together) and, when the child
-//! finishes, its output's place: that is all the memory a wake reaches.
+//! Outputs that come in input order (children ready at their first poll: the first pass
+//! goes in input order) stream into the output `Vec`, and handing them back is O(1). An
+//! output that comes out of order (after a wake) stays in its child's entry, the memory
+//! the wake and the poll have just touched, rather than costing a write to a random place
+//! of a large `Vec`; one sequential pass moves such outputs into place at the end. So a
+//! wake touches the child's entry and nothing else of the gather.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -25,8 +29,10 @@ use crate::gather::slot::Step;
 pin_project_lite::pin_project! {
     /// One child of a `Vec` gather, in its entry of the block.
     #[project = ChildProj]
-    pub enum Child<F> {
+    #[project_replace = ChildReplace]
+    pub enum Child<F: Future> {
         Running { #[pin] future: F },
+        Held { output: F::Output },
         Stored,
         Empty,
     }
@@ -36,8 +42,13 @@ pin_project_lite::pin_project! {
 pub struct HeapSlots<F: Future> {
     block: Block<Child<F>>,
     outputs: Vec<F::Output>,
-    /// How many outputs are stored (and not taken).
-    stored: usize,
+    /// The next place of `outputs` in input order: an output for it is written there. So
+    /// also how many outputs were written in order.
+    next_in_order: usize,
+    /// How many outputs were held in their entries.
+    held: usize,
+    /// How many outputs were moved out or dropped, one by one.
+    gone: usize,
     /// Whether the outputs were handed back: every child is `Stored` and owns nothing.
     taken: bool,
 }
@@ -56,7 +67,9 @@ impl<F: Future> HeapSlots<F> {
         HeapSlots {
             block,
             outputs: Vec::with_capacity(len),
-            stored: 0,
+            next_in_order: 0,
+            held: 0,
+            gone: 0,
             taken: false,
         }
     }
@@ -91,27 +104,45 @@ impl<F: Future> HeapSlots<F> {
         true
     }
 
-    /// Drops running child `index` in place and stores its output.
+    /// Drops running child `index` in place and keeps its output: in the output `Vec` if
+    /// it comes in input order, in the child's entry otherwise.
     fn finish(&mut self, index: usize, output: F::Output) {
         let mut child = self.block.payload_pinned(index);
         debug_assert!(matches!(*child, Child::Running { .. }));
+        if index != self.next_in_order {
+            self.held += 1;
+            child.set(Child::Held { output });
+            return;
+        }
+        self.next_in_order += 1;
         child.set(Child::Empty);
         // SAFETY: place `index` (< len, the capacity) is empty: its child was running until
         // now, and the outputs have not been taken (a running child means the gather is
         // not done).
         unsafe { self.outputs.as_mut_ptr().add(index).write(output) };
         self.block.payload_pinned(index).set(Child::Stored);
-        self.stored += 1;
     }
 
-    /// Child `index`'s output, if it is stored.
+    /// How many outputs are stored or held, not moved out.
+    fn stored(&self) -> usize {
+        self.next_in_order + self.held - self.gone
+    }
+
+    /// Child `index`'s output, if it is stored or held.
     pub(crate) fn output(&self, index: usize) -> Option<&F::Output> {
-        let stored = !self.taken && matches!(self.block.payload(index), Child::Stored);
-        // SAFETY: `Stored` before the outputs are taken means place `index` is initialised.
-        stored.then(|| unsafe { &*self.outputs.as_ptr().add(index) })
+        if self.taken {
+            return None;
+        }
+        match self.block.payload(index) {
+            Child::Held { output } => Some(output),
+            // SAFETY: `Stored` before the outputs are taken means place `index` is
+            // initialised.
+            Child::Stored => Some(unsafe { &*self.outputs.as_ptr().add(index) }),
+            Child::Running { .. } | Child::Empty => None,
+        }
     }
 
-    /// Moves child `index`'s output out, if it is stored and `take` says so.
+    /// Moves child `index`'s output out, if it is stored or held and `take` says so.
     pub(crate) fn take_output_if(
         &mut self,
         index: usize,
@@ -120,11 +151,18 @@ impl<F: Future> HeapSlots<F> {
         if !take(self.output(index)?) {
             return None;
         }
-        self.block.payload_pinned(index).set(Child::Empty);
-        self.stored -= 1;
-        // SAFETY: the place was initialised (`Stored`) and is now marked empty, so the
-        // value is moved out exactly once.
-        Some(unsafe { self.outputs.as_ptr().add(index).read() })
+        self.gone += 1;
+        let mut child = self.block.payload_pinned(index);
+        if let Child::Stored = *child {
+            child.set(Child::Empty);
+            // SAFETY: the place was initialised (`Stored`) and is now marked empty, so the
+            // value is moved out exactly once.
+            return Some(unsafe { self.outputs.as_ptr().add(index).read() });
+        }
+        match child.project_replace(Child::Empty) {
+            ChildReplace::Held { output } => Some(output),
+            _ => unreachable!("gather: an output was neither stored nor held"),
+        }
     }
 
     /// Every output, in input order.
@@ -134,14 +172,17 @@ impl<F: Future> HeapSlots<F> {
     /// Panics unless every output is stored.
     pub(crate) fn take_outputs(&mut self) -> Vec<F::Output> {
         assert_eq!(
-            self.stored,
+            self.stored(),
             self.len(),
             "gather: outputs taken before every child finished"
         );
+        if self.held > 0 {
+            self.store_held();
+        }
         // Every child is `Stored` and stays so: `taken` says that they own nothing now,
         // and the block need not visit them again to drop them.
         self.taken = true;
-        self.stored = 0;
+        (self.next_in_order, self.held, self.gone) = (0, 0, 0);
         self.block.forget_payloads();
         let mut outputs = mem::take(&mut self.outputs);
         // SAFETY: every place below `len` (the capacity) was `Stored`, so initialised;
@@ -150,7 +191,23 @@ impl<F: Future> HeapSlots<F> {
         outputs
     }
 
-    /// Drops every child still running and every output still stored.
+    /// Moves every held output into its place, in one pass in input order.
+    #[cold]
+    fn store_held(&mut self) {
+        for index in 0..self.len() {
+            let child = self.block.payload_pinned(index);
+            if !matches!(*child, Child::Held { .. }) {
+                continue;
+            }
+            let ChildReplace::Held { output } = child.project_replace(Child::Stored) else {
+                unreachable!()
+            };
+            // SAFETY: place `index` is empty: its child held its output until now.
+            unsafe { self.outputs.as_mut_ptr().add(index).write(output) };
+        }
+    }
+
+    /// Drops every child still running and every output still stored or held.
     pub(crate) fn clear(&mut self) {
         if self.taken {
             return; // nothing is running or stored
@@ -158,14 +215,15 @@ impl<F: Future> HeapSlots<F> {
         for index in 0..self.len() {
             let mut child = self.block.payload_pinned(index);
             let was_stored = matches!(*child, Child::Stored);
+            // Drops a running child or a held output in place.
             child.set(Child::Empty);
             if was_stored {
-                self.stored -= 1;
                 // SAFETY: `Stored`: the output is initialised; the child is now `Empty`,
                 // so it is dropped exactly once.
                 unsafe { self.outputs.as_mut_ptr().add(index).drop_in_place() };
             }
         }
+        (self.next_in_order, self.held, self.gone) = (0, 0, 0);
     }
 }
 
@@ -173,7 +231,7 @@ impl<F: Future> Drop for HeapSlots<F> {
     /// Drops the stored outputs; the block drops the children still running. The outputs'
     /// `Vec` has length 0 unless taken, so it drops nothing itself.
     fn drop(&mut self) {
-        if self.stored > 0 {
+        if self.stored() > 0 {
             self.clear();
         }
     }
@@ -183,7 +241,7 @@ impl<F: Future> fmt::Debug for HeapSlots<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HeapSlots")
             .field("len", &self.len())
-            .field("stored", &self.stored)
+            .field("stored", &self.stored())
             .finish()
     }
 }
