@@ -169,7 +169,7 @@ impl<F: Future> HeapSlots<F> {
     ///
     /// # Panics
     ///
-    /// Panics unless every output is stored.
+    /// Panics unless every output is stored or held.
     pub(crate) fn take_outputs(&mut self) -> Vec<F::Output> {
         assert_eq!(
             self.stored(),
@@ -179,7 +179,7 @@ impl<F: Future> HeapSlots<F> {
         if self.held > 0 {
             self.store_held();
         }
-        // Every child is `Stored` and stays so: `taken` says that they own nothing now,
+        // Every child is now `Stored` and stays so: `taken` says that they own nothing now,
         // and the block need not visit them again to drop them.
         self.taken = true;
         (self.next_in_order, self.held, self.gone) = (0, 0, 0);
@@ -192,7 +192,6 @@ impl<F: Future> HeapSlots<F> {
     }
 
     /// Moves every held output into its place, in one pass in input order.
-    #[cold]
     fn store_held(&mut self) {
         for index in 0..self.len() {
             let child = self.block.payload_pinned(index);
