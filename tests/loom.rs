@@ -97,6 +97,17 @@ fn counter() -> (std::sync::Arc<Counter>, Waker) {
     (counter.clone(), Waker::from(counter))
 }
 
+/// A gather of one child per signal, polled once (every child now holds its waker).
+fn polled_once(signals: &[Arc<Signal>]) -> Pin<Box<impl Future>> {
+    let (_, waker) = counter();
+    let mut gather = Box::pin(gather(children(signals)));
+    assert!(gather
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    gather
+}
+
 /// Polls `future` to completion on this loom thread, polling again only after its waker
 /// was woken (it yields to the other threads meanwhile).
 ///
@@ -139,13 +150,8 @@ fn wakes_from_two_threads_while_the_gather_polls_are_never_lost() {
 fn a_wake_racing_the_gathers_drop_is_harmless() {
     model(|| {
         let signals = signals(2);
-        let (_, waker) = counter();
-        let mut gather = Box::pin(gather(children(&signals)));
-        // Both children register their wakers; then one is woken while the gather goes.
-        assert!(gather
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending());
+        // Both children hold their wakers; then one is woken while the gather goes.
+        let gather = polled_once(&signals);
         let signal = signals[0].clone();
         let waking = thread::spawn(move || signal.fire());
         drop(gather);
@@ -157,12 +163,7 @@ fn a_wake_racing_the_gathers_drop_is_harmless() {
 fn a_waker_kept_after_the_gather_is_gone_stays_valid() {
     model(|| {
         let signals = signals(1);
-        let (_, waker) = counter();
-        let mut gather = Box::pin(gather(children(&signals)));
-        assert!(gather
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending());
+        let gather = polled_once(&signals);
         // Another thread holds a clone of the child's waker across the gather's drop,
         // wakes it, and releases the block's last reference.
         let kept = signals[0].waker.lock().unwrap().clone().unwrap();

@@ -2,6 +2,7 @@
 //! in a random order, repeated. Every run must finish (a lost wake would hang it: each run
 //! has a time limit) with every outcome in input order.
 #![cfg(not(miri))]
+mod common;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use common::shuffled_with;
 use gather::gather;
 
 const CHILDREN: usize = 100_000;
@@ -56,19 +58,6 @@ impl Future for Child {
     }
 }
 
-/// A seeded permutation of `0..n` (Fisher-Yates over xorshift).
-fn shuffled(n: usize, seed: u64) -> Vec<usize> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        order.swap(i, (state % (i as u64 + 1)) as usize);
-    }
-    order
-}
-
 #[test]
 fn a_hundred_thousand_children_woken_from_other_threads_all_settle_in_order() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -89,7 +78,7 @@ fn a_hundred_thousand_children_woken_from_other_threads_all_settle_in_order() {
                 first_poll: true,
             })
             .collect();
-        let order = shuffled(CHILDREN, run + 1);
+        let order = shuffled_with(CHILDREN, run + 1);
         let gathered = runtime.block_on(async {
             let task = tokio::spawn(gather(children));
             // Wake from plain threads, in a random order, while the gather runs: once it

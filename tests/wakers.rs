@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread;
 
-use common::{manual, poll_with, CountingWaker};
+use common::{manual, poll_with, shuffled, CountingWaker};
 use gather::gather;
 
 /// An outside event source: child `i` stays pending until the reactor fires `i`.
@@ -58,19 +58,6 @@ impl Future for Event {
         self.reactor.wakers.lock().unwrap()[self.id] = Some(cx.waker().clone());
         Poll::Pending
     }
-}
-
-/// A fixed pseudo-random permutation of `0..len`.
-fn shuffled(len: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..len).collect();
-    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-    for i in (1..len).rev() {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        order.swap(i, (state % (i as u64 + 1)) as usize);
-    }
-    order
 }
 
 #[test]

@@ -40,6 +40,24 @@ impl Wake for CountingWaker {
     }
 }
 
+/// A fixed pseudo-random permutation of `0..len`, different for each `seed`.
+pub fn shuffled_with(len: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for i in (1..len).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        order.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+/// A fixed pseudo-random permutation of `0..len`.
+pub fn shuffled(len: usize) -> Vec<usize> {
+    shuffled_with(len, 1)
+}
+
 /// Polls `future` once with `waker`.
 pub fn poll_with<F: Future + ?Sized>(future: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
     future.poll(&mut Context::from_waker(waker))
