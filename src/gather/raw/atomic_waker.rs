@@ -14,10 +14,12 @@ use super::sync::{AtomicUsize, Ordering, UnsafeCell};
 /// one else writes it).
 ///
 /// A wake that finds another under way sets `AGAIN` and leaves; the one under way wakes
-/// once more before it lets go. So no wake is lost, and neither the registrant nor a waker
-/// ever waits for another thread: the registrant is not polled in a loop while a waker is
-/// preempted half-way (which a single-core system with priorities could turn into a
-/// livelock).
+/// once more before it lets go. So no wake is lost, and no thread waits for another: a
+/// gather that keeps its waker is not polled again and again while a waker is preempted
+/// half-way (which a single-core system with priorities could turn into a livelock). A
+/// new waker that comes while a wake is under way cannot be stored then: the registrant
+/// wakes it itself and stores it at its next poll (the gather moved to another task, a
+/// rare event).
 pub(crate) struct AtomicWaker {
     state: AtomicUsize,
     waker: UnsafeCell<Option<Waker>>,
