@@ -145,8 +145,11 @@ impl<R> Engine<R> {
         R: Readiness<S>,
     {
         self.enter();
-        let remaining = &mut self.remaining;
-        let mut complete = *remaining == 0;
+        // Counted in a local and written back after the pass, so that the loop keeps it in
+        // a register. (If a child panics out of the pass, the gather is poisoned and the
+        // count is never used again.)
+        let mut remaining = self.remaining;
+        let mut complete = remaining == 0;
         let mut yielded = None;
         let len = slots.len();
         let end = self.readiness.pass(
@@ -157,7 +160,7 @@ impl<R> Engine<R> {
                 Step::Idle => Visit::Skipped,
                 Step::Pending => Visit::Pending,
                 Step::Finished => {
-                    *remaining -= 1;
+                    remaining -= 1;
                     match finished(slots, i) {
                         After::Yield => {
                             yielded = Some(i);
@@ -166,7 +169,7 @@ impl<R> Engine<R> {
                         After::Complete => complete = true,
                         After::Continue => {}
                     }
-                    if *remaining == 0 {
+                    if remaining == 0 {
                         complete = true;
                         Visit::Stop
                     } else if complete {
@@ -177,6 +180,7 @@ impl<R> Engine<R> {
                 }
             },
         );
+        self.remaining = remaining;
 
         if let Some(index) = yielded {
             self.phase = Phase::Waiting;

@@ -80,25 +80,39 @@ impl<S: ?Sized> Readiness<S> for Sweep {
         cx: &mut Context<'_>,
         mut visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
     ) -> PassEnd {
-        let mut polled = 0;
-        for _ in 0..len {
-            if polled == BUDGET {
-                cx.waker().wake_by_ref();
-                return PassEnd::OverBudget;
+        // From the cursor to the end, then from the start to the cursor: plain ranges, so
+        // that the index needs no wrapping and no bounds check on the way. The cursor is
+        // at 0 unless an earlier pass ran out of budget: that case gets a loop of its own.
+        let start = (self.cursor as usize).min(len);
+        let mut budget = BUDGET;
+        let mut sweep = |range: core::ops::Range<usize>| {
+            for index in range {
+                if budget == 0 {
+                    self.cursor = index as u32;
+                    cx.waker().wake_by_ref();
+                    return Some(PassEnd::OverBudget);
+                }
+                match visit(slots.as_mut(), index, cx) {
+                    Visit::Skipped => {}
+                    Visit::Pending | Visit::Finished | Visit::Closing => budget -= 1,
+                    Visit::Stop => {
+                        self.cursor = if index + 1 == len {
+                            0
+                        } else {
+                            index as u32 + 1
+                        };
+                        return Some(PassEnd::Stopped);
+                    }
+                }
             }
-            let index = self.cursor as usize;
-            self.cursor = if index + 1 == len {
-                0
-            } else {
-                index as u32 + 1
-            };
-            match visit(slots.as_mut(), index, cx) {
-                Visit::Skipped => {}
-                Visit::Pending | Visit::Finished | Visit::Closing => polled += 1,
-                Visit::Stop => return PassEnd::Stopped,
-            }
-        }
-        PassEnd::Swept
+            None
+        };
+        let end = if start == 0 {
+            sweep(0..len)
+        } else {
+            sweep(start..len).or_else(|| sweep(0..start))
+        };
+        end.unwrap_or(PassEnd::Swept)
     }
 }
 
