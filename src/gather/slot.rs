@@ -52,6 +52,11 @@ impl<F: Future> Slot<F> {
         Step::Finished
     }
 
+    /// Whether the child finished and its output is still here.
+    pub(crate) fn is_finished(&self) -> bool {
+        matches!(self, Slot::Finished { .. })
+    }
+
     /// Moves the stored output out, leaving the slot empty.
     ///
     /// # Panics

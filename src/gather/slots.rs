@@ -121,6 +121,10 @@ impl<S: SlotSlice> Slots for S {
 
     fn take_outputs(mut self: Pin<&mut Self>) -> Self::Outputs {
         let len = self.len();
+        assert!(
+            self.slots().iter().all(Slot::is_finished),
+            "gather: outputs taken before every child finished"
+        );
         S::collect_outputs(len, |i| {
             pinned::index(self.as_mut().slots_pinned(), i).take_output()
         })
