@@ -59,11 +59,21 @@ impl<F: Future> Unpin for HeapSlots<F> {}
 
 impl<F: Future> HeapSlots<F> {
     pub(crate) fn new(children: Vec<F>) -> Self {
+        let mut children = children;
         let len = children.len();
-        let mut children = children.into_iter();
-        let block = Block::new(len, |_| Child::Running {
-            future: children.next().expect("an exact-size iterator"),
+        let source = children.as_ptr();
+        // Each child moves straight from the input into its entry (no iterator whose
+        // position must be kept up to date for a panic that cannot come).
+        let block = Block::new(len, |i| Child::Running {
+            // SAFETY: `i < len`, so the read is of an initialised item of `children`, and
+            // each is read once. Until `set_len` below, both the `Vec` and the block hold
+            // each item read so far, but nothing can drop either in between: writing an
+            // entry does not panic, and `Block::new` panics (too many futures) only before
+            // its first read.
+            future: unsafe { source.add(i).read() },
         });
+        // SAFETY: every item has moved into the block: the `Vec` frees its buffer only.
+        unsafe { children.set_len(0) };
         HeapSlots {
             block,
             outputs: Vec::with_capacity(len),
