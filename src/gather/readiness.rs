@@ -175,15 +175,67 @@ mod per_child {
         // Without a limit (the usual case) there is nothing to count: a loop of its own
         // keeps the window out of it.
         if window.limited() {
-            pass_loop::<true, T, P>(target, &queue, window, cx, &mut visit)
+            limited_pass(target, &queue, window, cx, &mut visit)
         } else {
-            pass_loop::<false, T, P>(target, &queue, window, cx, &mut visit)
+            unlimited_pass(target, &queue, cx, &mut visit)
         }
     }
 
-    /// The loop of [`per_child_pass`], for a gather with a limit (`LIMITED`) or without.
+    /// Polls child `index` with its own waker.
     #[inline(always)]
-    fn pass_loop<const LIMITED: bool, T, P>(
+    fn poll_one<T, P>(
+        target: &mut T,
+        queue: &impl Fn(&mut T) -> &mut Block<P>,
+        index: usize,
+        visit: &mut impl FnMut(&mut T, usize, &mut Context<'_>) -> Visit,
+    ) -> Visit {
+        let waker = queue(target).waker(index);
+        visit(target, index, &mut Context::from_waker(&waker))
+    }
+
+    /// The loop of [`per_child_pass`] without a limit: the woken children, then a plain
+    /// run over the children never polled, as far as the budget goes.
+    #[inline(always)]
+    fn unlimited_pass<T, P>(
+        target: &mut T,
+        queue: &impl Fn(&mut T) -> &mut Block<P>,
+        cx: &mut Context<'_>,
+        visit: &mut impl FnMut(&mut T, usize, &mut Context<'_>) -> Visit,
+    ) -> PassEnd {
+        let mut polled = 0;
+        while polled < BUDGET {
+            let Some(index) = queue(target).next_woken() else {
+                break;
+            };
+            match poll_one(target, queue, index, visit) {
+                Visit::Skipped => {}
+                Visit::Stop => return PassEnd::Stopped,
+                Visit::Pending | Visit::Finished | Visit::Closing => polled += 1,
+            }
+        }
+        // Children never polled are never queued, and a wake during this pass goes to the
+        // next one, so no woken child can come before them any more. (Each is running, so
+        // each visit is a poll.)
+        let never = queue(target).never_polled();
+        let end = never.end.min(never.start + (BUDGET - polled));
+        for index in never.start..end {
+            if poll_one(target, queue, index, visit) == Visit::Stop {
+                queue(target).polled_up_to(index + 1);
+                return PassEnd::Stopped;
+            }
+        }
+        queue(target).polled_up_to(end);
+        if queue(target).has_ready(true) {
+            cx.waker().wake_by_ref();
+            return PassEnd::OverBudget;
+        }
+        PassEnd::Swept
+    }
+
+    /// The loop of [`per_child_pass`] under a limit: a child not started yet starts only
+    /// while the window has room.
+    #[inline(always)]
+    fn limited_pass<T, P>(
         target: &mut T,
         queue: &impl Fn(&mut T) -> &mut Block<P>,
         window: &mut Window,
@@ -197,17 +249,14 @@ mod per_child {
             if polled == BUDGET {
                 break None;
             }
-            // Under a limit, the children not started yet wait for a place; once the gather
-            // is closing (fail-fast saw an error), none of them gets one.
-            let may_start = !LIMITED || (active < window.limit && !closing);
+            // The children not started yet wait for a place; once the gather is closing
+            // (fail-fast saw an error), none of them gets one.
+            let may_start = active < window.limit && !closing;
             let Some((index, fresh)) = queue(target).next(may_start) else {
                 break Some(PassEnd::Swept);
             };
-            if LIMITED {
-                active += usize::from(fresh);
-            }
-            let waker = queue(target).waker(index);
-            let visited = visit(target, index, &mut Context::from_waker(&waker));
+            active += usize::from(fresh);
+            let visited = poll_one(target, queue, index, visit);
             let finished = match visited {
                 Visit::Skipped => false,
                 Visit::Pending => {
@@ -220,13 +269,11 @@ mod per_child {
                     true
                 }
                 Visit::Stop => {
-                    if LIMITED {
-                        active -= 1;
-                    }
+                    active -= 1;
                     break Some(PassEnd::Stopped);
                 }
             };
-            if LIMITED && finished {
+            if finished {
                 active -= 1;
             }
         };
@@ -234,7 +281,7 @@ mod per_child {
         if let Some(end) = end {
             return end;
         }
-        if queue(target).has_ready(!LIMITED || active < window.limit) {
+        if queue(target).has_ready(active < window.limit) {
             cx.waker().wake_by_ref();
             return PassEnd::OverBudget;
         }

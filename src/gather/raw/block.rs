@@ -242,13 +242,38 @@ impl<P> Block<P> {
     /// node is unqueued, so a wake from now on queues it again.
     #[inline]
     pub(crate) fn next(&mut self, may_start: bool) -> Option<(usize, bool)> {
+        if let Some(index) = self.next_woken() {
+            return Some((index, false));
+        }
+        if self.fresh == self.len() || !may_start {
+            return None;
+        }
+        self.fresh += 1;
+        // Never polled, never queued: no waker for it exists yet.
+        Some((self.fresh - 1, true))
+    }
+
+    /// The children never polled, in input order. Polling some of them from the start
+    /// of the range is for the caller, which then says how far it came
+    /// ([`polled_up_to`](Self::polled_up_to)).
+    #[inline]
+    pub(crate) fn never_polled(&self) -> core::ops::Range<usize> {
+        self.fresh..self.len()
+    }
+
+    /// Records that the children before `end` have been polled at least once.
+    #[inline]
+    pub(crate) fn polled_up_to(&mut self, end: usize) {
+        debug_assert!(self.fresh <= end && end <= self.len());
+        self.fresh = end;
+    }
+
+    /// The next woken child to poll, in wake order; its node is unqueued, so a wake from
+    /// now on queues it again.
+    #[inline]
+    pub(crate) fn next_woken(&mut self) -> Option<usize> {
         if self.local_head.is_null() {
-            if self.fresh == self.len() || !may_start {
-                return None;
-            }
-            self.fresh += 1;
-            // Never polled, never queued: no waker for it exists yet.
-            return Some((self.fresh - 1, true));
+            return None;
         }
         let node = self.local_head;
         // SAFETY: `node` is a queued node of our local list, in the block we hold a
@@ -261,7 +286,7 @@ impl<P> Block<P> {
                 self.local_tail = ptr::null_mut();
             }
             (*node).queued.swap(false, Ordering::AcqRel);
-            Some(((*node).index as usize, false))
+            Some((*node).index as usize)
         }
     }
 
