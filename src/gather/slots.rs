@@ -121,6 +121,9 @@ impl<S: SlotSlice> Slots for S {
 
     fn take_outputs(mut self: Pin<&mut Self>) -> Self::Outputs {
         let len = self.len();
+        // Every slot is checked first: the copy below then reads each output on its own.
+        // Checked one by one, the compiler merges the copies into wide loads that straddle
+        // the state words the last pass has just written, a store-forwarding stall each.
         assert!(
             self.slots().iter().all(Slot::is_finished),
             "gather: outputs taken before every child finished"

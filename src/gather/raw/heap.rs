@@ -58,8 +58,7 @@ pub struct HeapSlots<F: Future> {
 impl<F: Future> Unpin for HeapSlots<F> {}
 
 impl<F: Future> HeapSlots<F> {
-    pub(crate) fn new(children: Vec<F>) -> Self {
-        let mut children = children;
+    pub(crate) fn new(mut children: Vec<F>) -> Self {
         let len = children.len();
         let source = children.as_ptr();
         // Each child moves straight from the input into its entry (no iterator whose
