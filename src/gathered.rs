@@ -486,7 +486,11 @@ mod heap {
                     let len = self.len();
                     let failed = self.iter().filter(|r| r.is_err()).count();
                     if failed == 0 {
-                        return Ok(self.into_iter().map(unwrap_ok).collect());
+                        // Collected in place, the successes would keep the buffer of the
+                        // results (larger, when `E` is): hand back just what they need.
+                        let mut successes: $successes = self.into_iter().map(unwrap_ok).collect();
+                        successes.shrink_to_fit();
+                        return Ok(successes);
                     }
                     let mut results = self.into_iter();
                     let errors = CompoundError::collect(len, failed, |_| results.next()?.err());

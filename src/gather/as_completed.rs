@@ -142,14 +142,18 @@ where
     type Item = (usize, Output<I>);
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut gather = self.project().gather;
+        let gather = self.project().gather;
         if gather.engine.is_terminated() {
             return Poll::Ready(None);
         }
-        match ready!(gather.as_mut().poll_pass(cx, |_, _| After::Yield)) {
-            (slots, Pass::Yielded(index)) => Poll::Ready(Some((index, slots.take_one(index)))),
-            (_, Pass::Complete) => Poll::Ready(None),
-        }
+        gather.poll_with(
+            cx,
+            |_, _| After::Yield,
+            |slots, pass| match pass {
+                Pass::Yielded(index) => Some((index, slots.take_one(index))),
+                Pass::Complete => None,
+            },
+        )
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -85,25 +85,30 @@ impl<L: Layer<S>, S: CutOff<Panicked> + ?Sized> Layer<S> for CatchPanics<L> {
     {
         // Unwind safety: after a panic the child is dropped without being polled again,
         // and nothing else was borrowed across the poll.
-        match catch_unwind(AssertUnwindSafe(|| slots.as_mut().poll_step(index, cx))) {
-            Ok(step) => step,
-            Err(payload) => {
-                slots.cut_off(index, || Panicked { index, payload });
-                Step::Finished
-            }
-        }
+        let payload = match catch_unwind(AssertUnwindSafe(|| slots.as_mut().poll_step(index, cx))) {
+            Ok(step) => return step,
+            Err(payload) => payload,
+        };
+        // The poll panicked, or the child's drop as it finished: drop the child, or the
+        // output it finished with. A panic in that drop is caught as well, and goes with
+        // it: the child's outcome is the first panic.
+        drop(catch_unwind(AssertUnwindSafe(|| {
+            slots.as_mut().discard(index)
+        })));
+        slots.fail(index, Panicked { index, payload });
+        Step::Finished
     }
 
-    fn poll_passed(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
-        self.project().inner.poll_passed(cx)
+    fn poll_timer(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        self.project().inner.poll_timer(cx)
     }
 
-    fn passed(&self) -> bool {
-        self.inner.passed()
+    fn cut_off_from(self: Pin<&mut Self>) -> Option<&mut usize> {
+        self.project().inner.cut_off_from()
     }
 
-    fn expire_next(self: Pin<&mut Self>, slots: Pin<&mut S>) -> Option<(usize, bool)> {
-        self.project().inner.expire_next(slots)
+    fn cut_off(slots: Pin<&mut S>, index: usize) -> bool {
+        L::cut_off(slots, index)
     }
 }
 

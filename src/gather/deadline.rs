@@ -37,8 +37,13 @@ impl core::error::Error for TimedOut {}
 /// their outputs are `Result<_, E>` with `E: From<X>`.
 pub trait CutOff<X>: Slots {
     /// If child `index` is still running, drops it and stores `Err(E::from(cause()))` as
-    /// its output; returns whether it did.
+    /// its output; returns whether it did. If the drop panics, the panic goes on (the
+    /// slot then holds nothing, or the error).
     fn cut_off(self: Pin<&mut Self>, index: usize, cause: impl FnOnce() -> X) -> bool;
+
+    /// Stores `Err(E::from(cause))` for child `index`, whose slot holds nothing (it
+    /// panicked and was [discarded](Slots::discard)).
+    fn fail(self: Pin<&mut Self>, index: usize, cause: X);
 }
 
 /// Layers to which a deadline can be added: what [`Gather::deadline`] turns them into.
@@ -73,16 +78,17 @@ pub trait Layer<S: ?Sized>: sealed::Sealed {
         slots.poll_step(index, cx)
     }
     #[doc(hidden)]
-    /// Whether the deadline has passed: polls the timer, once, after a pass that left
-    /// children pending.
-    fn poll_passed(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool;
+    /// Polls the timer, once, after a pass that left children pending; returns whether
+    /// it has fired. Called only while [`cut_off_from`](Self::cut_off_from) is `None`.
+    fn poll_timer(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool;
     #[doc(hidden)]
-    /// Whether the deadline has passed already (no poll).
-    fn passed(&self) -> bool;
+    /// `None` until the timer has fired; then the index from which the cut-off children
+    /// are still to be handed to the driver.
+    fn cut_off_from(self: Pin<&mut Self>) -> Option<&mut usize>;
     #[doc(hidden)]
-    /// The next child to cut off (each index once, in input order), and cuts it off;
-    /// `None` when done.
-    fn expire_next(self: Pin<&mut Self>, slots: Pin<&mut S>) -> Option<(usize, bool)>;
+    /// If child `index` is still running, drops it and stores `Err(TimedOut)` for it;
+    /// returns whether it did.
+    fn cut_off(slots: Pin<&mut S>, index: usize) -> bool;
 }
 
 pub(crate) mod sealed {
@@ -98,27 +104,27 @@ impl sealed::Sealed for NoDeadline {}
 
 impl<S: ?Sized> Layer<S> for NoDeadline {
     #[inline]
-    fn poll_passed(self: Pin<&mut Self>, _: &mut Context<'_>) -> bool {
+    fn poll_timer(self: Pin<&mut Self>, _: &mut Context<'_>) -> bool {
         false
     }
 
     #[inline]
-    fn passed(&self) -> bool {
-        false
+    fn cut_off_from(self: Pin<&mut Self>) -> Option<&mut usize> {
+        None
     }
 
-    fn expire_next(self: Pin<&mut Self>, _: Pin<&mut S>) -> Option<(usize, bool)> {
-        None
+    fn cut_off(_: Pin<&mut S>, _: usize) -> bool {
+        false
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A deadline: the timer future, and how far cutting off the children has come.
+    /// A deadline: the timer future, and once it has fired, how far handing the cut-off
+    /// children to the driver has come.
     pub struct Deadline<F> {
         #[pin]
         timer: F,
-        passed: bool,
-        next: usize,
+        cut_off_from: Option<usize>,
     }
 }
 
@@ -126,8 +132,7 @@ impl<F> Deadline<F> {
     pub(super) fn new(timer: F) -> Self {
         Deadline {
             timer,
-            passed: false,
-            next: 0,
+            cut_off_from: None,
         }
     }
 }
@@ -135,33 +140,33 @@ impl<F> Deadline<F> {
 impl<F> sealed::Sealed for Deadline<F> {}
 
 impl<F: Future, S: CutOff<TimedOut> + ?Sized> Layer<S> for Deadline<F> {
-    fn poll_passed(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+    fn poll_timer(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
         let this = self.project();
-        if !*this.passed && this.timer.poll(cx).is_ready() {
-            *this.passed = true;
+        debug_assert!(
+            this.cut_off_from.is_none(),
+            "gather: timer polled after it fired"
+        );
+        if this.timer.poll(cx).is_pending() {
+            return false;
         }
-        *this.passed
+        *this.cut_off_from = Some(0);
+        true
     }
 
-    fn passed(&self) -> bool {
-        self.passed
+    #[inline]
+    fn cut_off_from(self: Pin<&mut Self>) -> Option<&mut usize> {
+        self.project().cut_off_from.as_mut()
     }
 
-    fn expire_next(self: Pin<&mut Self>, slots: Pin<&mut S>) -> Option<(usize, bool)> {
-        let this = self.project();
-        let index = *this.next;
-        if index >= slots.len() {
-            return None;
-        }
-        *this.next += 1;
-        Some((index, slots.cut_off(index, || TimedOut { index })))
+    fn cut_off(slots: Pin<&mut S>, index: usize) -> bool {
+        slots.cut_off(index, || TimedOut { index })
     }
 }
 
 impl<F> fmt::Debug for Deadline<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Deadline")
-            .field("passed", &self.passed)
+            .field("fired", &self.cut_off_from.is_some())
             .finish()
     }
 }

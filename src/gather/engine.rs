@@ -1,13 +1,16 @@
 //! The one poll loop every mode runs.
 //!
-//! [`Engine::poll_pass`] asks the readiness which children to poll, polls each at most
-//! once, counts the ones that finish and tells the mode's driver about each of them. The
-//! drivers (settle-all in `Gather`, fail-fast in `FailFast`) are a few lines around it.
+//! [`Engine::poll`] asks the readiness which children to poll, polls each at most once,
+//! counts the ones that finish and tells the mode's driver about each of them; once the
+//! deadline (if any) has fired, it cuts off the children still running instead. The
+//! drivers (settle-all in `Gather`, fail-fast in `FailFast`, as-completed in
+//! `AsCompleted`) are a few lines around it.
 
 use core::fmt;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
+use super::deadline::Layer;
 use super::readiness::{PassEnd, Readiness, Visit};
 use super::slot::Step;
 use super::slots::Slots;
@@ -19,8 +22,9 @@ enum Phase {
     Fresh,
     /// Polled, children still pending.
     Waiting,
-    /// Inside a poll. Seen at the start of a poll only if a child panicked out of the last
-    /// one: the gather is poisoned.
+    /// Inside a poll. Seen at the start of a poll only if a panic came out of the last
+    /// one (a child's, the timer's, the executor's waker's, or a drop's): the gather is
+    /// poisoned.
     Polling,
     /// Finished; its output was handed back.
     Done,
@@ -93,23 +97,126 @@ impl<R> Engine<R> {
         self.phase = Phase::Polling;
     }
 
-    /// Cuts off the children still running, once the deadline has passed: `next(slots)`
-    /// names the next child and whether it was still running (and is now cut off), in
-    /// input order. `finished` is told of each cut-off child as of any finished one.
-    pub(crate) fn expire_pass<S: Slots + ?Sized>(
+    /// Runs one poll of the gather: a pass over the children that may make progress; if
+    /// it leaves children pending, one poll of the timer; once the timer has fired, the
+    /// children still running are cut off.
+    ///
+    /// `finished(slots, i)` runs right after child `i` finishes (or is cut off), with its
+    /// output in its slot, and says what to do next. Returns `Ready(Complete)` once every
+    /// child has finished, or at the end of a pass in which `finished` asked to complete;
+    /// `Ready(Yielded(i))` at once when `finished` asked to yield child `i`.
+    ///
+    /// On `Ready`, the gather is still inside the poll: the driver finishes its work (takes
+    /// the outputs, drops the rest), then calls [`close`](Self::close). Whatever panics
+    /// before that (a child, the timer, the executor's waker, a drop the driver makes)
+    /// leaves the gather poisoned.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the gather already completed, or if a panic came out of an earlier poll
+    /// (the gather is poisoned).
+    pub(crate) fn poll<S, L>(
         &mut self,
         mut slots: Pin<&mut S>,
-        mut next: impl FnMut(Pin<&mut S>) -> Option<(usize, bool)>,
+        mut layers: Pin<&mut L>,
+        cx: &mut Context<'_>,
         mut finished: impl FnMut(Pin<&mut S>, usize) -> After,
-    ) -> Pass {
+    ) -> Poll<Pass>
+    where
+        S: Slots + ?Sized,
+        L: Layer<S>,
+        R: Readiness<S>,
+    {
         self.enter();
-        while let Some((index, cut_off)) = next(slots.as_mut()) {
-            if !cut_off {
+        let from = match layers.as_mut().cut_off_from().copied() {
+            Some(from) => from,
+            None => {
+                if let Poll::Ready(pass) =
+                    self.pass(slots.as_mut(), cx, L::poll_child, &mut finished)
+                {
+                    return Poll::Ready(pass);
+                }
+                // Children that finished in this poll count as finished, whatever the timer.
+                if !layers.as_mut().poll_timer(cx) {
+                    self.phase = Phase::Waiting;
+                    return Poll::Pending;
+                }
+                0
+            }
+        };
+        let len = slots.len();
+        let pass = if from == 0 {
+            self.cut_off_all::<S, L>(slots, &mut finished)
+        } else {
+            self.next_cut_off(slots, from, &mut finished)
+        };
+        if let Some(from) = layers.cut_off_from() {
+            *from = match pass {
+                Pass::Yielded(index) => index + 1,
+                Pass::Complete => len,
+            };
+        }
+        Poll::Ready(pass)
+    }
+
+    /// Ends the poll that returned `Ready(pass)`, once the driver is done with it.
+    pub(crate) fn close(&mut self, pass: Pass) {
+        debug_assert_eq!(self.phase, Phase::Polling);
+        self.phase = match pass {
+            Pass::Complete => Phase::Done,
+            Pass::Yielded(_) => Phase::Waiting,
+        };
+    }
+
+    /// The timer has just fired: cuts off every child still running, now. The driver
+    /// hears of each in input order until it asks to yield one; the rest are handed to it
+    /// by [`next_cut_off`](Self::next_cut_off), one per poll.
+    fn cut_off_all<S, L>(
+        &mut self,
+        mut slots: Pin<&mut S>,
+        finished: &mut impl FnMut(Pin<&mut S>, usize) -> After,
+    ) -> Pass
+    where
+        S: Slots + ?Sized,
+        L: Layer<S>,
+    {
+        let mut yielded = None;
+        for index in 0..slots.len() {
+            let cut_off = L::cut_off(slots.as_mut(), index);
+            if cut_off && yielded.is_none() {
+                self.remaining -= 1;
+                if finished(slots.as_mut(), index) == After::Yield {
+                    yielded = Some(index);
+                }
+            }
+        }
+        match yielded {
+            Some(index) => Pass::Yielded(index),
+            None => {
+                debug_assert_eq!(
+                    self.remaining, 0,
+                    "gather: children left after the deadline"
+                );
+                Pass::Complete
+            }
+        }
+    }
+
+    /// Hands the next cut-off child, from index `from` on, to a driver that yields. Such a
+    /// driver takes each output as it yields it, so an output still in its slot is a
+    /// cut-off child's.
+    fn next_cut_off<S: Slots + ?Sized>(
+        &mut self,
+        mut slots: Pin<&mut S>,
+        from: usize,
+        finished: &mut impl FnMut(Pin<&mut S>, usize) -> After,
+    ) -> Pass {
+        for index in from..slots.len() {
+            if !slots.has_output(index) {
                 continue;
             }
             self.remaining -= 1;
             if finished(slots.as_mut(), index) == After::Yield {
-                self.phase = Phase::Waiting;
                 return Pass::Yielded(index);
             }
         }
@@ -117,34 +224,22 @@ impl<R> Engine<R> {
             self.remaining, 0,
             "gather: children left after the deadline"
         );
-        self.phase = Phase::Done;
         Pass::Complete
     }
 
-    /// Runs one pass over the children that may make progress.
-    ///
-    /// `poll_child(slots, i, cx)` polls child `i` (its layers may catch a panic).
-    /// `finished(slots, i)` runs right after child `i` finishes, with its output in its
-    /// slot, and says what to do next. Returns `Ready(Complete)` once every child has
-    /// finished, or at the end of a pass in which `finished` asked to complete (the engine
-    /// is then terminated); `Ready(Yielded(i))` at once when `finished` asked to yield
-    /// child `i`.
-    ///
-    /// # Panics
-    ///
-    /// Panics if the gather already completed, or if a child panicked during an earlier
-    /// poll (the gather is poisoned).
-    pub(crate) fn poll_pass<S: Slots + ?Sized>(
+    /// Runs one pass over the children that may make progress: `poll_child(slots, i, cx)`
+    /// polls child `i` (its layers may catch a panic). `Pending` when children are left
+    /// to wait for.
+    fn pass<S: Slots + ?Sized>(
         &mut self,
         mut slots: Pin<&mut S>,
         cx: &mut Context<'_>,
         mut poll_child: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Step,
-        mut finished: impl FnMut(Pin<&mut S>, usize) -> After,
+        finished: &mut impl FnMut(Pin<&mut S>, usize) -> After,
     ) -> Poll<Pass>
     where
         R: Readiness<S>,
     {
-        self.enter();
         // Counted in a local and written back after the pass, so that the loop keeps it in
         // a register. (If a child panics out of the pass, the gather is poisoned and the
         // count is never used again.)
@@ -183,14 +278,11 @@ impl<R> Engine<R> {
         self.remaining = remaining;
 
         if let Some(index) = yielded {
-            self.phase = Phase::Waiting;
             return Poll::Ready(Pass::Yielded(index));
         }
         if complete {
-            self.phase = Phase::Done;
             return Poll::Ready(Pass::Complete);
         }
-        self.phase = Phase::Waiting;
         match end {
             // Every pending child was polled and holds our waker; or the budget ran out and
             // the readiness woke us to come back for the rest.

@@ -1,9 +1,10 @@
 //! The fail-fast driver: settle-all that completes at the first error.
 
+use core::cell::Cell;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::task::{ready, Context, Poll};
+use core::task::{Context, Poll};
 
 use futures_core::FusedFuture;
 
@@ -76,21 +77,30 @@ where
     type Output = Result<Successes<I>, Errors<I>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut failed = 0;
-        let (mut slots, _) = ready!(self.project().gather.poll_pass(cx, |slots, i| {
+        // Counted by the pass, read by the driver's work once the pass is done.
+        let failed = Cell::new(0);
+        let finished = |slots: Pin<&mut I::Slots>, i| {
             if slots.is_err(i) {
-                failed += 1;
+                failed.set(failed.get() + 1);
                 After::Complete
             } else {
                 After::Continue
             }
-        }));
-        if failed == 0 {
-            return Poll::Ready(slots.take_outputs().into_split());
-        }
-        let errors = CompoundError::collect(slots.len(), failed, |i| slots.as_mut().take_err(i));
-        slots.clear();
-        Poll::Ready(Err(errors.expect("a child failed in this pass")))
+        };
+        self.project()
+            .gather
+            .poll_with(cx, finished, |mut slots, _| {
+                if failed.get() == 0 {
+                    return slots.take_outputs().into_split();
+                }
+                let errors = CompoundError::collect(slots.len(), failed.get(), |i| {
+                    slots.as_mut().take_err(i)
+                });
+                // The children still running go before the error is handed back. (If one of
+                // their drops panics, the errors taken so far go with the panic.)
+                slots.clear();
+                Err(errors.expect("a child failed in this pass"))
+            })
     }
 }
 

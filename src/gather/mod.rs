@@ -477,36 +477,24 @@ impl<I: Input, T> Gather<I, T> {
         self.len() == 0
     }
 
-    /// Runs one pass of the engine over this gather's slots; once the deadline (if any)
-    /// has passed, cuts off the children still running instead.
-    fn poll_pass(
+    /// Runs one poll of the engine over this gather's slots (see [`Engine::poll`]); once
+    /// it is ready, `complete` does the driver's work, still inside the poll (so that a
+    /// panic there leaves the gather poisoned).
+    fn poll_with<R>(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        mut finished: impl FnMut(Pin<&mut I::Slots>, usize) -> After,
-    ) -> Poll<(Pin<&mut I::Slots>, Pass)>
+        finished: impl FnMut(Pin<&mut I::Slots>, usize) -> After,
+        complete: impl FnOnce(Pin<&mut I::Slots>, Pass) -> R,
+    ) -> Poll<R>
     where
         T: Layer<I::Slots>,
     {
         let this = self.project();
-        let (mut slots, mut layers) = (this.slots, this.layers);
-        if !layers.passed() {
-            let step = |slots: Pin<&mut I::Slots>, index, cx: &mut Context<'_>| {
-                T::poll_child(slots, index, cx)
-            };
-            if let Poll::Ready(pass) =
-                this.engine
-                    .poll_pass(slots.as_mut(), cx, step, &mut finished)
-            {
-                return Poll::Ready((slots, pass));
-            }
-            // Children that finished in this poll count as finished, whatever the timer.
-            if !layers.as_mut().poll_passed(cx) {
-                return Poll::Pending;
-            }
-        }
-        let next = |slots: Pin<&mut I::Slots>| layers.as_mut().expire_next(slots);
-        let pass = this.engine.expire_pass(slots.as_mut(), next, finished);
-        Poll::Ready((slots, pass))
+        let mut slots = this.slots;
+        let pass = ready!(this.engine.poll(slots.as_mut(), this.layers, cx, finished));
+        let output = complete(slots, pass);
+        this.engine.close(pass);
+        Poll::Ready(output)
     }
 }
 
@@ -514,8 +502,11 @@ impl<I: Input, T: Layer<I::Slots>> Future for Gather<I, T> {
     type Output = Gathered<Outputs<I>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (slots, _) = ready!(self.poll_pass(cx, |_, _| After::Continue));
-        Poll::Ready(Gathered::new(slots.take_outputs()))
+        self.poll_with(
+            cx,
+            |_, _| After::Continue,
+            |slots, _| Gathered::new(slots.take_outputs()),
+        )
     }
 }
 

@@ -38,7 +38,8 @@ impl<F: Future> Slot<F> {
     }
 
     /// Polls the child if it is still running; when it finishes, drops it and keeps the
-    /// output.
+    /// output. If the poll panics, the child is still running; if its drop panics, the
+    /// output is in the slot all the same (the assignment writes it on the way out).
     #[inline]
     pub(crate) fn poll_step(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Step {
         let output = match self.as_mut().project() {
@@ -70,7 +71,8 @@ impl<F: Future> Slot<F> {
         }
     }
 
-    /// Drops whatever the slot holds: the running child or the stored output.
+    /// Drops whatever the slot holds: the running child or the stored output. The slot
+    /// is empty afterwards even if that drop panics.
     pub(crate) fn clear(mut self: Pin<&mut Self>) {
         self.set(Slot::Taken);
     }
@@ -83,8 +85,9 @@ impl<T, E, F: Future<Output = Result<T, E>>> Slot<F> {
     }
 
     /// If the child is still running, drops it and stores `Err(error())`; returns whether
-    /// it did (the deadline layer).
-    pub(crate) fn expire_with(mut self: Pin<&mut Self>, error: impl FnOnce() -> E) -> bool {
+    /// it did (the deadline). If the drop panics, the error is stored all the same (an
+    /// assignment writes its new value even when the old one's drop panics).
+    pub(crate) fn cut_off(mut self: Pin<&mut Self>, error: impl FnOnce() -> E) -> bool {
         if !matches!(*self, Slot::Running { .. }) {
             return false;
         }
@@ -92,6 +95,13 @@ impl<T, E, F: Future<Output = Result<T, E>>> Slot<F> {
             output: Err(error()),
         });
         true
+    }
+
+    /// Stores `Err(error)` in a slot that holds nothing (its child panicked and was
+    /// discarded).
+    pub(crate) fn fail(mut self: Pin<&mut Self>, error: E) {
+        debug_assert!(matches!(*self, Slot::Taken));
+        self.set(Slot::Finished { output: Err(error) });
     }
 
     /// Moves a stored `Err` out, leaving the slot empty; anything else stays.

@@ -33,6 +33,14 @@ pub trait Slots {
     /// Polls child `index` once if it is still running.
     fn poll_step(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step;
 
+    /// Whether child `index` has finished and its output is still in its slot.
+    fn has_output(&self, index: usize) -> bool;
+
+    /// Drops whatever child `index` holds after a step of it panicked: the child itself
+    /// (its poll panicked), or the output it had just finished with (its drop panicked).
+    /// The slot holds nothing afterwards, even if this drop panics too.
+    fn discard(self: Pin<&mut Self>, index: usize);
+
     /// Moves every output out, in input order. Called once, after every child finished.
     fn take_outputs(self: Pin<&mut Self>) -> Self::Outputs;
 
@@ -77,7 +85,11 @@ where
     E: From<X>,
 {
     fn cut_off(self: Pin<&mut Self>, index: usize, cause: impl FnOnce() -> X) -> bool {
-        pinned::index(self.slots_pinned(), index).expire_with(|| E::from(cause()))
+        pinned::index(self.slots_pinned(), index).cut_off(|| E::from(cause()))
+    }
+
+    fn fail(self: Pin<&mut Self>, index: usize, cause: X) {
+        pinned::index(self.slots_pinned(), index).fail(E::from(cause));
     }
 }
 
@@ -117,6 +129,14 @@ impl<S: SlotSlice> Slots for S {
     #[inline]
     fn poll_step(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step {
         pinned::index(self.slots_pinned(), index).poll_step(cx)
+    }
+
+    fn has_output(&self, index: usize) -> bool {
+        self.slots()[index].is_finished()
+    }
+
+    fn discard(self: Pin<&mut Self>, index: usize) {
+        pinned::index(self.slots_pinned(), index).clear();
     }
 
     fn take_outputs(mut self: Pin<&mut Self>) -> Self::Outputs {
@@ -217,6 +237,14 @@ mod heap {
             self.get_mut().poll_step(index, cx)
         }
 
+        fn has_output(&self, index: usize) -> bool {
+            self.output(index).is_some()
+        }
+
+        fn discard(self: Pin<&mut Self>, index: usize) {
+            self.get_mut().discard(index);
+        }
+
         fn take_outputs(self: Pin<&mut Self>) -> Vec<F::Output> {
             self.get_mut().take_outputs()
         }
@@ -232,7 +260,11 @@ mod heap {
         E: From<X>,
     {
         fn cut_off(self: Pin<&mut Self>, index: usize, cause: impl FnOnce() -> X) -> bool {
-            self.get_mut().expire_with(index, || Err(E::from(cause())))
+            self.get_mut().cut_off(index, || Err(E::from(cause())))
+        }
+
+        fn fail(self: Pin<&mut Self>, index: usize, cause: X) {
+            self.get_mut().fail(index, Err(E::from(cause)));
         }
     }
 

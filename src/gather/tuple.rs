@@ -57,6 +57,21 @@ macro_rules! tuple {
                 }
             }
 
+            fn has_output(&self, index: usize) -> bool {
+                match index {
+                    $($idx => self.$s.is_finished(),)+
+                    _ => false,
+                }
+            }
+
+            fn discard(self: Pin<&mut Self>, index: usize) {
+                let this = self.project();
+                match index {
+                    $($idx => this.$s.clear(),)+
+                    _ => {}
+                }
+            }
+
             fn take_outputs(self: Pin<&mut Self>) -> Self::Outputs {
                 let this = self.project();
                 ($(this.$s.take_output(),)+)
@@ -96,8 +111,16 @@ macro_rules! tuple {
                 let this = self.project();
                 let error = || E::from(cause());
                 match index {
-                    $($idx => this.$s.expire_with(error),)+
+                    $($idx => this.$s.cut_off(error),)+
                     _ => false,
+                }
+            }
+
+            fn fail(self: Pin<&mut Self>, index: usize, cause: X) {
+                let this = self.project();
+                match index {
+                    $($idx => this.$s.fail(E::from(cause)),)+
+                    _ => {}
                 }
             }
         }

@@ -19,7 +19,8 @@ use super::sync::{AtomicUsize, Ordering, UnsafeCell};
 /// half-way (which a single-core system with priorities could turn into a livelock). A
 /// new waker that comes while a wake is under way cannot be stored then: the registrant
 /// wakes it itself and stores it at its next poll (the gather moved to another task, a
-/// rare event).
+/// rare event). The registrant that goes (`clear`) while a wake is under way sets
+/// `CLEAR` instead of waiting: the wake under way drops the waker before it lets go.
 pub(crate) struct AtomicWaker {
     state: AtomicUsize,
     waker: UnsafeCell<Option<Waker>>,
@@ -29,6 +30,8 @@ const IDLE: usize = 0;
 const REGISTERING: usize = 1;
 const WAKING: usize = 2;
 const AGAIN: usize = 4;
+/// The registrant has gone while a wake was under way: that wake drops the waker.
+const CLEAR: usize = 8;
 
 // SAFETY: the slot is written only by the registrant holding `REGISTERING`, while no waker
 // reads it (a waker holds `WAKING`, which excludes `REGISTERING`); `Waker` is
@@ -64,11 +67,48 @@ impl AtomicWaker {
         }
     }
 
-    /// Drops the stored waker, unless a wake is under way (then the block's last reference
-    /// drops it). Called when the gather goes, so that wakers kept by children do not keep
-    /// the gather's task alive.
+    /// Drops the stored waker, so that wakers kept by children do not keep the gather's
+    /// task alive. Called once, when the gather goes; nothing registers after it.
+    ///
+    /// If a wake is under way (it holds `WAKING` and reads the slot), the waker cannot be
+    /// taken now: `CLEAR` hands the drop to that wake, which empties the slot before it
+    /// lets go. So the waker is gone once both are done, whichever finishes first.
     pub(crate) fn clear(&self) {
-        self.store(None);
+        loop {
+            match self.state.compare_exchange(
+                IDLE,
+                REGISTERING,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(current) => {
+                    // Only the registrant (us) takes `REGISTERING`: a wake is under way.
+                    debug_assert!(current & WAKING != 0 && current & CLEAR == 0);
+                    if self
+                        .state
+                        .compare_exchange(
+                            current,
+                            current | CLEAR,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        )
+                        .is_ok()
+                    {
+                        return; // the wake drops the waker when it is done
+                    }
+                    // The wake let go, or one more was asked of it: look again.
+                }
+            }
+        }
+        let old = self.waker.with_mut(|slot| {
+            // SAFETY: `REGISTERING` excludes wakers from the slot until we let go below.
+            unsafe { (*slot).take() }
+        });
+        // A wake that came meanwhile set `WAKING` and left; with the gather gone, there is
+        // nothing to pass on.
+        self.state.swap(IDLE, Ordering::AcqRel);
+        drop(old);
     }
 
     /// Stores `new` in the slot. Returns whether a wake came meanwhile that the registrant
@@ -122,18 +162,34 @@ impl AtomicWaker {
                 Err(current) => state = current,
             }
         }
-        if state != IDLE {
+        if state & (REGISTERING | WAKING) != 0 {
             return;
         }
         struct Release<'a>(&'a AtomicUsize);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
-                // Only if the waker panicked: let go, whatever was asked meanwhile.
+                // Only if the waker panicked: let go, whatever was asked meanwhile. A
+                // `CLEAR` stays for the next wake to see (or the block's last reference
+                // drops the waker).
                 self.0.fetch_and(!(WAKING | AGAIN), Ordering::Release);
             }
         }
         let release = Release(&self.state);
+        // What we hold: `WAKING`, with the bits others set meanwhile.
+        let mut state = state | WAKING;
         loop {
+            if state & CLEAR != 0 {
+                // The gather has gone while we held the slot: its waker is ours to drop.
+                let old = self.waker.with_mut(|slot| {
+                    // SAFETY: `WAKING` excludes every other access to the slot: other
+                    // wakes only set bits, and the registrant has gone.
+                    unsafe { (*slot).take() }
+                });
+                self.state.swap(IDLE, Ordering::AcqRel);
+                core::mem::forget(release);
+                drop(old);
+                return;
+            }
             self.waker.with(|slot| {
                 // SAFETY: `WAKING` (set from `IDLE`) excludes the registrant's writes until
                 // it is cleared below, or by `release` if the waker panics.
@@ -141,17 +197,18 @@ impl AtomicWaker {
                     waker.wake_by_ref();
                 }
             });
-            // While we hold `WAKING`, the state is `WAKING` or `WAKING | AGAIN`.
-            // Acquire on failure: whatever the asker did before asking (its child's push)
-            // happens before the wake we are about to repeat.
+            // While we hold `WAKING`, the state is `WAKING`, with `AGAIN` if a wake asked
+            // for one more, and `CLEAR` if the gather went meanwhile. Acquire on failure:
+            // whatever the asker did before asking (its child's push) happens before the
+            // wake we are about to repeat.
             match self
                 .state
                 .compare_exchange(WAKING, IDLE, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => break,
-                Err(_) => {
-                    self.state.swap(WAKING, Ordering::AcqRel);
-                }
+                // Take the `AGAIN` (keeping a `CLEAR` that may come at any time), and go
+                // round once more.
+                Err(_) => state = self.state.fetch_and(!AGAIN, Ordering::AcqRel) & !AGAIN,
             }
         }
         core::mem::forget(release);

@@ -29,6 +29,7 @@ use core::ptr::{self, NonNull};
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
 use super::atomic_waker::AtomicWaker;
+use super::for_each_to_the_end;
 use super::sync::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 /// The shared part of the block: reference count, ready stack, the gather's waker.
@@ -344,12 +345,21 @@ impl<P> Block<P> {
         }
         // Pairs with every other release: all their accesses happen before the free.
         fence(Ordering::Acquire);
+        /// Frees the block even if the drop of the gather's waker, still in the header,
+        /// panics.
+        struct Free(*mut u8, Layout);
+        impl Drop for Free {
+            fn drop(&mut self) {
+                // SAFETY: the block was allocated with this layout, and is freed once,
+                // here, after the header's drop.
+                unsafe { dealloc(self.0, self.1) }
+            }
+        }
         // SAFETY: this was the last reference: nothing else can reach the block. Nodes
         // need no drop and payloads are gone; the header's `AtomicWaker` needs its drop.
         unsafe {
-            let len = (*header).len;
+            let _free = Free(header.cast(), layout::<P>((*header).len).0);
             ptr::drop_in_place(header);
-            dealloc(header.cast(), layout::<P>(len).0);
         }
     }
 
@@ -375,11 +385,17 @@ impl<P> Block<P> {
     ///
     /// As for [`clone`](Self::clone); the waker owns a reference, which this consumes.
     unsafe fn wake(data: *const ()) {
-        // SAFETY: see the function's contract.
-        unsafe {
-            Self::wake_by_ref(data);
-            Self::drop_waker(data);
+        /// Releases the waker's reference even if the gather's waker panics.
+        struct Release(*const (), unsafe fn(*const ()));
+        impl Drop for Release {
+            fn drop(&mut self) {
+                // SAFETY: the reference `wake` owns, released exactly once, here.
+                unsafe { (self.1)(self.0) }
+            }
         }
+        let _release = Release(data, Self::drop_waker);
+        // SAFETY: see the function's contract; the reference is released after.
+        unsafe { Self::wake_by_ref(data) };
     }
 
     /// # Safety
@@ -424,26 +440,26 @@ impl<P> Block<P> {
 impl<P> Drop for Block<P> {
     fn drop(&mut self) {
         // Drop every payload now, in input order: they may borrow data that does not
-        // outlive the gather, while wakers may outlive it.
+        // outlive the gather, while wakers may outlive it. Then let go of the gather's
+        // waker, so that wakers kept by children do not keep its task alive.
         struct Release(*mut Header, unsafe fn(*mut Header));
         impl Drop for Release {
             fn drop(&mut self) {
                 // SAFETY: the handle's reference, released exactly once, even if a
-                // payload's drop panics.
+                // payload's drop or the gather's waker's drop panics.
                 unsafe { (self.1)(self.0) }
             }
         }
         let _release = Release(self.header.as_ptr(), Self::release);
+        if self.drop_payloads {
+            for_each_to_the_end(0..self.len(), |index| {
+                // SAFETY: every entry's payload is initialised and dropped exactly once,
+                // here (a drop that panics counts as done, and the loop goes on past it);
+                // the block is freed only after (by `_release`).
+                unsafe { ptr::drop_in_place((*self.entry(index)).payload.get()) };
+            });
+        }
         self.header().parent.clear();
-        if !self.drop_payloads {
-            return;
-        }
-        for index in 0..self.len() {
-            // SAFETY: every entry's payload is initialised and dropped exactly once, here;
-            // the block is freed only after (by `_release`). If a drop panics, the rest
-            // leak, which is safe.
-            unsafe { ptr::drop_in_place((*self.entry(index)).payload.get()) };
-        }
     }
 }
 

@@ -23,6 +23,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use super::block::Block;
+use super::for_each_to_the_end;
 use crate::gather::readiness::{per_child_pass, Limit, PassEnd, Readiness, Visit, Window};
 use crate::gather::slot::Step;
 
@@ -89,7 +90,10 @@ impl<F: Future> HeapSlots<F> {
     }
 
     /// Polls child `index` once if it is still running; when it finishes, drops it in
-    /// place and stores its output.
+    /// place and stores its output. If the poll panics, the child is still running; if its
+    /// drop panics, the entry is empty and the output is dropped (see [`finish`]).
+    ///
+    /// [`finish`]: Self::finish
     #[inline]
     pub(crate) fn poll_step(&mut self, index: usize, cx: &mut Context<'_>) -> Step {
         let child = self.block.payload_pinned(index);
@@ -104,32 +108,63 @@ impl<F: Future> HeapSlots<F> {
     }
 
     /// If child `index` is still running, drops it and stores `output()` as its output
-    /// (the deadline layer); returns whether it did.
-    pub(crate) fn expire_with(&mut self, index: usize, output: impl FnOnce() -> F::Output) -> bool {
+    /// (the deadline); returns whether it did. If the child's drop panics, the panic goes
+    /// on and the entry is left empty, with no output.
+    pub(crate) fn cut_off(&mut self, index: usize, output: impl FnOnce() -> F::Output) -> bool {
         if !matches!(self.block.payload(index), Child::Running { .. }) {
             return false;
         }
-        self.finish(index, output());
+        self.discard(index);
+        self.store(index, output());
         true
     }
 
-    /// Drops running child `index` in place and keeps its output: in the output `Vec` if
-    /// it comes in input order, in the child's entry otherwise.
-    fn finish(&mut self, index: usize, output: F::Output) {
+    /// Drops child `index` if it is still running; the entry is then empty, whether the
+    /// drop returns or panics. For a child whose step panicked: it is either still running
+    /// (its poll panicked) or already empty (its drop panicked as it finished).
+    pub(crate) fn discard(&mut self, index: usize) {
         let mut child = self.block.payload_pinned(index);
-        debug_assert!(matches!(*child, Child::Running { .. }));
+        debug_assert!(matches!(*child, Child::Running { .. } | Child::Empty));
+        if let Child::Running { .. } = *child {
+            // An assignment writes the new value even when the old one's drop panics.
+            child.set(Child::Empty);
+        }
+    }
+
+    /// Stores `output` for child `index`, whose entry is empty and owns nothing (its child
+    /// panicked and was discarded).
+    pub(crate) fn fail(&mut self, index: usize, output: F::Output) {
+        debug_assert!(matches!(self.block.payload(index), Child::Empty));
+        self.store(index, output);
+    }
+
+    /// Drops running child `index` in place, then keeps its output.
+    ///
+    /// The child goes first: if its drop panics, `output` is dropped as the panic unwinds,
+    /// the entry is left empty and no count has moved, so nothing claims an output that
+    /// was never written.
+    fn finish(&mut self, index: usize, output: F::Output) {
+        debug_assert!(matches!(self.block.payload(index), Child::Running { .. }));
+        self.block.payload_pinned(index).set(Child::Empty);
+        self.store(index, output);
+    }
+
+    /// Keeps the output of child `index`, whose entry is empty: in the output `Vec` if it
+    /// comes in input order, in the entry otherwise. Calls no user code (the entry's old
+    /// value is `Empty`, which owns nothing).
+    fn store(&mut self, index: usize, output: F::Output) {
+        let mut child = self.block.payload_pinned(index);
         if index != self.next_in_order {
-            self.held += 1;
             child.set(Child::Held { output });
+            self.held += 1;
             return;
         }
-        self.next_in_order += 1;
-        child.set(Child::Empty);
-        // SAFETY: place `index` (< len, the capacity) is empty: its child was running until
-        // now, and the outputs have not been taken (a running child means the gather is
-        // not done).
+        // SAFETY: place `index` (< len, the capacity) is empty: its entry is `Empty`, not
+        // `Stored`, and the outputs have not been taken (an entry that is not `Stored`
+        // means they have not).
         unsafe { self.outputs.as_mut_ptr().add(index).write(output) };
-        self.block.payload_pinned(index).set(Child::Stored);
+        child.set(Child::Stored);
+        self.next_in_order += 1;
     }
 
     /// How many outputs are stored or held, not moved out.
@@ -215,23 +250,27 @@ impl<F: Future> HeapSlots<F> {
         }
     }
 
-    /// Drops every child still running and every output still stored or held.
+    /// Drops every child still running and every output still stored or held, in input
+    /// order. If one of those drops panics, the rest are still dropped (while the panic
+    /// unwinds) and the panic goes on.
     pub(crate) fn clear(&mut self) {
         if self.taken {
             return; // nothing is running or stored
         }
-        for index in 0..self.len() {
+        // Every entry is `Empty` once the loop is through, panic or not.
+        (self.next_in_order, self.held, self.gone) = (0, 0, 0);
+        for_each_to_the_end(0..self.len(), |index| {
             let mut child = self.block.payload_pinned(index);
             let was_stored = matches!(*child, Child::Stored);
-            // Drops a running child or a held output in place.
+            // Drops a running child or a held output in place; `Empty` is written even if
+            // that drop panics.
             child.set(Child::Empty);
             if was_stored {
                 // SAFETY: `Stored`: the output is initialised; the child is now `Empty`,
-                // so it is dropped exactly once.
+                // so it is dropped exactly once (a drop that panics counts as done).
                 unsafe { self.outputs.as_mut_ptr().add(index).drop_in_place() };
             }
-        }
-        (self.next_in_order, self.held, self.gone) = (0, 0, 0);
+        });
     }
 }
 
