@@ -140,10 +140,29 @@ pin_project_lite::pin_project! {
     ///
     /// # Panics
     ///
-    /// Polling it again after it resolved panics, and so does polling it after one of its
-    /// children panicked out of an earlier poll (the gather is then poisoned; dropping it
-    /// still drops every child exactly once). [`FusedFuture::is_terminated`] tells whether
-    /// it has resolved.
+    /// Polling it again after it resolved panics. [`FusedFuture::is_terminated`] tells
+    /// whether it has resolved.
+    ///
+    /// A gather runs code it does not control at every step: its children's `poll` and
+    /// `Drop`, their outputs' `Drop`, the deadline timer's `poll` and `Drop`, and the
+    /// executor's waker (`clone`, `wake`, `drop`). Any of them may panic, anywhere, and
+    /// then (for this future, [`FailFast`] and [`AsCompleted`] alike):
+    ///
+    /// - nothing is read before it was written, and nothing is dropped twice;
+    /// - every other child and output is still dropped exactly once: a panicking drop does
+    ///   not leak its siblings (a second panic while the first unwinds aborts, as for any
+    ///   collection);
+    /// - under [`catch_panics`](Self::catch_panics), a panic in a child's `poll`, or in
+    ///   the `Drop` of a child that has just finished, becomes that child's
+    ///   `Err(Panicked { index, .. })` (the output it finished with is dropped), and its
+    ///   siblings go on. The executor's waker called from inside a child's `poll` counts
+    ///   as that child's code;
+    /// - every other panic (and, without `catch_panics`, those too) reaches the caller: out
+    ///   of the poll that made it, which leaves the gather poisoned (a later poll panics
+    ///   with a message that says so), or out of the `drop` that made it. This covers a
+    ///   child's `Drop` when the deadline cuts it off or fail-fast drops it, the timer's
+    ///   `poll`, and the executor's waker when the gather registers it or wakes itself.
+    ///   A poisoned gather, dropped, still drops every child and output exactly once.
     ///
     /// # Cancellation
     ///
@@ -206,11 +225,13 @@ impl<I: Input> Gather<I> {
 impl<I: Input, T> Gather<I, T> {
     /// Gives the gather a deadline: `timer` is any future (a `tokio::time::sleep`, an
     /// embassy `Timer`, a smol `Timer`, ...). If it finishes first, every child still
-    /// running is dropped and counts as `Err(E::from(TimedOut { index }))`; a child that
-    /// finishes in the same poll as the timer counts as finished. Combines with every
-    /// mode: settle all, [`fail_fast`](Self::fail_fast) (a timeout is an error) and
-    /// [`as_completed`](Self::as_completed) (the cut-off children come last, in input
-    /// order). This is `asyncio.wait_for` and `asyncio.wait(timeout=...)`.
+    /// running is dropped in the poll that sees the timer fire, and counts as
+    /// `Err(E::from(TimedOut { index }))`; a child that finishes in the same poll as the
+    /// timer counts as finished. Combines with every mode: settle all,
+    /// [`fail_fast`](Self::fail_fast) (a timeout is an error) and
+    /// [`as_completed`](Self::as_completed) (the cut-off children, already dropped, are
+    /// handed out last, one per item, in input order). This is `asyncio.wait_for` and
+    /// `asyncio.wait(timeout=...)`.
     ///
     /// The children's outputs must be `Result<_, E>` with `E: From<`[`TimedOut`]`>`.
     ///
