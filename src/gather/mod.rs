@@ -270,8 +270,13 @@ impl<I: Input, T> Gather<I, T> {
     }
 
     /// Catches a child's panic: the child is dropped and counts as
-    /// `Err(E::from(Panicked { index, payload }))`, its siblings go on. Combines with
-    /// every mode and with [`deadline`](Self::deadline). Feature `std`.
+    /// `Err(E::from(Panicked { index, payload }))`, its siblings go on. Caught are the
+    /// panics of the child's own code as the gather polls it: its `poll` (then, if its
+    /// drop panics too, that second panic is caught and dropped), and its `Drop` right
+    /// after it finished (then the output it returned is dropped, and the outcome is the
+    /// drop's panic). A child's drop at other times (cut off by the deadline, dropped by
+    /// fail-fast or with the gather) is not caught. Combines with every mode and with
+    /// [`deadline`](Self::deadline). Feature `std`.
     ///
     /// Without it, a child's panic unwinds out of the gather's poll and the gather is
     /// poisoned: polling it again panics, and dropping it drops every child exactly once.
