@@ -21,7 +21,7 @@ use core::iter::FusedIterator;
 /// ```
 /// use gather::gather;
 /// # use core::future::ready;
-/// # use gather::__doc_block_on as block_on;
+/// # use futures::executor::block_on;
 ///
 /// let gathered = block_on(gather([
 ///     ready(Ok(1)),
@@ -60,7 +60,7 @@ pub struct CompoundError<E, S: ErrorStore<E> = DefaultStore> {
 ///     format!("{} failures, first at {}", error.len(), error.first().0)
 /// }
 /// # use core::future::ready;
-/// # use gather::__doc_block_on as block_on;
+/// # use futures::executor::block_on;
 /// let gathered = block_on(gather::gather([ready(Ok(0)), ready(Err("x"))]));
 /// assert_eq!(describe(&gathered.into_compound_error().unwrap()), "1 failures, first at 1");
 /// ```
@@ -106,7 +106,7 @@ mod sealed {
 /// ```
 /// use gather::{gather, CompoundError, Inline};
 /// # use core::future::ready;
-/// # use gather::__doc_block_on as block_on;
+/// # use futures::executor::block_on;
 ///
 /// let gathered = block_on(gather([ready(Err::<(), _>(1)), ready(Err(2)), ready(Ok(()))]));
 /// let error: CompoundError<i32, Inline<3>> = gathered.into_compound_error().unwrap();
@@ -218,7 +218,7 @@ impl<E, const N: usize> Iterator for InlineIntoIter<E, N> {
 /// ```
 /// use gather::{gather, CompoundError, Heap};
 /// # use core::future::ready;
-/// # use gather::__doc_block_on as block_on;
+/// # use futures::executor::block_on;
 ///
 /// let gathered = block_on(gather(vec![ready(Err::<(), _>("a")), ready(Err("b"))]));
 /// let error: CompoundError<&str, Heap> = gathered.into_compound_error().unwrap();
@@ -340,7 +340,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(Err::<(), _>(1)), ready(Err(2))]));
     /// assert_eq!(gathered.into_compound_error().unwrap().len(), 2);
     /// ```
@@ -355,7 +355,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(Ok(0)), ready(Err("no"))]));
     /// assert_eq!(gathered.into_compound_error().unwrap().total(), 2);
     /// ```
@@ -371,7 +371,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(Ok(0)), ready(Err("b")), ready(Err("c"))]));
     /// assert_eq!(gathered.into_compound_error().unwrap().first(), (1, &"b"));
     /// ```
@@ -387,7 +387,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(Err("a")), ready(Ok(1)), ready(Err("c"))]));
     /// let error = gathered.into_compound_error().unwrap();
     /// let all: Vec<_> = error.iter().collect();
@@ -406,7 +406,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(Ok(0)), ready(Err("b"))]));
     /// let error = gathered.into_compound_error().unwrap();
     /// assert_eq!(error.error_at(1), Some(&"b"));
@@ -424,7 +424,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([
     ///     ready(Err(404)),
     ///     ready(Err(500)),
@@ -452,7 +452,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(Err::<(), _>(404)), ready(Err(500))]));
     /// let error = gathered.into_compound_error().unwrap();
     /// assert!(error.subgroup(|code| *code == 418).is_none());
@@ -469,7 +469,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
 ///
 /// ```
 /// # use core::future::ready;
-/// # use gather::__doc_block_on as block_on;
+/// # use futures::executor::block_on;
 /// let gathered = block_on(gather::gather([ready(Err::<(), _>('a')), ready(Err('b'))]));
 /// let error = gathered.into_compound_error().unwrap();
 /// let mut iter = error.iter();
@@ -511,7 +511,7 @@ impl<E, S: ErrorStore<E>> fmt::Debug for Iter<'_, E, S> {
 ///
 /// ```
 /// # use core::future::ready;
-/// # use gather::__doc_block_on as block_on;
+/// # use futures::executor::block_on;
 /// let gathered = block_on(gather::gather([ready(Err::<(), _>('a')), ready(Err('b'))]));
 /// let error = gathered.into_compound_error().unwrap();
 /// assert_eq!(error.into_iter().collect::<Vec<_>>(), [(0, 'a'), (1, 'b')]);
@@ -641,7 +641,7 @@ impl<E: crate::DynError, S: ErrorStore<E>> CompoundError<E, S> {
     /// ```
     /// use std::error::Error;
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// type BoxError = Box<dyn Error + Send + Sync>;
     ///
     /// let gathered = block_on(gather::gather([

@@ -21,7 +21,7 @@ use crate::compound::{CompoundError, ErrorStore, Inline};
 /// ```
 /// use gather::gather;
 /// # use core::future::ready;
-/// # use gather::__doc_block_on as block_on;
+/// # use futures::executor::block_on;
 ///
 /// let gathered = block_on(gather([ready(Ok(1)), ready(Err("refused")), ready(Ok(3))]));
 ///
@@ -46,7 +46,7 @@ impl<O> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather((ready(1), ready("two"))));
     /// assert_eq!(gathered.results(), &(1, "two"));
     /// ```
@@ -60,7 +60,7 @@ impl<O> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(1), ready(2), ready(3)]));
     /// assert_eq!(gathered.into_results(), [1, 2, 3]);
     /// ```
@@ -87,7 +87,7 @@ impl<O> Gathered<O> {
 ///     gathered.errors().map(|(i, e)| format!("#{i}: {e}")).collect::<Vec<_>>().join(", ")
 /// }
 /// # use core::future::ready;
-/// # use gather::__doc_block_on as block_on;
+/// # use futures::executor::block_on;
 /// let gathered = block_on(gather::gather((ready(Ok(1)), ready(Err::<(), _>("down")))));
 /// assert_eq!(report(&gathered), "#1: down");
 /// ```
@@ -120,7 +120,7 @@ pub trait Outcomes: sealed::Sealed {
 ///     gathered.successes().sum()
 /// }
 /// # use core::future::ready;
-/// # use gather::__doc_block_on as block_on;
+/// # use futures::executor::block_on;
 /// let gathered = block_on(gather::gather(vec![ready(Ok::<u32, ()>(2)), ready(Ok(3))]));
 /// assert_eq!(total(&gathered), 5);
 /// ```
@@ -143,7 +143,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(Ok::<_, ()>(1)), ready(Ok(2))]));
     /// assert_eq!(gathered.len(), 2);
     /// ```
@@ -157,7 +157,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::Ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let none: [Ready<Result<u8, ()>>; 0] = [];
     /// assert!(block_on(gather::gather(none)).is_empty());
     /// ```
@@ -171,7 +171,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather((ready(Ok(1)), ready(Err::<bool, _>('x')), ready(Ok("three")))));
     /// assert_eq!(gathered.errors().collect::<Vec<_>>(), [(1, &'x')]);
     /// ```
@@ -185,7 +185,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(Err(404)), ready(Ok(())), ready(Err(503))]));
     /// let server: Vec<_> = gathered.errors_where(|code| *code >= 500).collect();
     /// assert_eq!(server, [(2, &503)]);
@@ -203,7 +203,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(Err(1)), ready(Ok(())), ready(Err(3))]));
     /// assert_eq!(gathered.error_count(), 2);
     /// ```
@@ -217,7 +217,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(Err(1)), ready(Ok(())), ready(Err(3))]));
     /// assert_eq!(gathered.success_count(), 1);
     /// ```
@@ -231,7 +231,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(Ok::<_, ()>(1)), ready(Ok(2))]));
     /// assert!(gathered.is_all_ok());
     /// ```
@@ -246,7 +246,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let all_ok = block_on(gather::gather((ready(Ok::<_, &str>(1)), ready(Ok("two")))));
     /// assert_eq!(all_ok.into_result(), Ok((1, "two")));
     ///
@@ -264,7 +264,7 @@ impl<O: Outcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(Ok::<_, ()>(1))]));
     /// assert!(gathered.into_compound_error().is_none());
     /// ```
@@ -283,7 +283,7 @@ impl<O: SliceOutcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(Ok(1)), ready(Err(())), ready(Ok(3))]));
     /// assert_eq!(gathered.successes().sum::<i32>(), 4);
     /// ```
@@ -300,7 +300,7 @@ impl<O: SliceOutcomes> Gathered<O> {
     ///
     /// ```
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// let gathered = block_on(gather::gather([ready(Ok::<_, ()>(1)), ready(Ok(20)), ready(Ok(3))]));
     /// assert_eq!(gathered.successes_where(|n| *n > 2).collect::<Vec<_>>(), [&20, &3]);
     /// ```
@@ -377,7 +377,7 @@ where
     /// use std::error::Error;
     /// use std::num::ParseIntError;
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     ///
     /// let gathered = block_on(gather::gather([
     ///     ready("7".parse::<u8>().map_err(Box::<dyn Error + Send + Sync>::from)),
@@ -401,7 +401,7 @@ where
     /// ```
     /// use std::error::Error;
     /// # use core::future::ready;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     ///
     /// let gathered = block_on(gather::gather([
     ///     ready(Err::<(), Box<dyn Error + Send + Sync>>(std::fmt::Error.into())),

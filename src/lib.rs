@@ -24,7 +24,7 @@
 //!
 //! ```
 //! use gather::{gather, Panicked, TimedOut};
-//! # use gather::__doc_block_on as block_on;
+//! # use futures::executor::block_on;
 //!
 //! #[derive(Debug)]
 //! enum Error { TimedOut, Panicked }
@@ -43,7 +43,7 @@
 //!
 //! ```
 //! use gather::gather;
-//! # use gather::__doc_block_on as block_on;
+//! # use futures::executor::block_on;
 //!
 //! async fn fetch(id: u32) -> Result<String, String> {
 //!     if id % 3 == 0 {
@@ -116,37 +116,3 @@ pub use crate::gathered::{Gathered, Outcomes, SliceOutcomes};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-
-/// Runs a future to completion on the current thread, for the doc examples.
-///
-/// Not part of the API: `gather` needs no runtime, and its examples show that by driving
-/// it with nothing but a thread-parking waker.
-#[cfg(feature = "std")]
-#[doc(hidden)]
-pub fn __doc_block_on<F: core::future::Future>(future: F) -> F::Output {
-    use alloc::sync::Arc;
-    use alloc::task::Wake;
-    use core::pin::pin;
-    use core::task::{Context, Poll};
-    use std::thread::{self, Thread};
-
-    struct Unpark(Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-        fn wake_by_ref(self: &Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-
-    let waker = Arc::new(Unpark(thread::current())).into();
-    let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(output) => return output,
-            Poll::Pending => thread::park(),
-        }
-    }
-}

@@ -59,7 +59,7 @@ where
     /// use core::pin::pin;
     /// use gather::gather;
     /// # use core::future::{pending, ready, Future};
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// # type Call = std::pin::Pin<Box<dyn Future<Output = &'static str>>>;
     ///
     /// let calls: Vec<Call> = vec![Box::pin(pending()), Box::pin(ready("fast"))];
@@ -114,7 +114,7 @@ where
     /// use core::pin::pin;
     /// use gather::gather;
     /// # use core::future::{pending, ready, Future};
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// # type Call = std::pin::Pin<Box<dyn Future<Output = Result<u32, &'static str>>>>;
     ///
     /// let calls: Vec<Call> =

@@ -45,7 +45,7 @@ pin_project_lite::pin_project! {
     /// ```
     /// use gather::{gather, CompoundError, FailFast, Inline};
     /// # use core::future::{ready, Ready};
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     ///
     /// let checks: FailFast<[Ready<Result<u8, &str>>; 2]> =
     ///     gather([ready(Ok(1)), ready(Err("disk full"))]).fail_fast();

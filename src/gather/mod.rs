@@ -42,7 +42,7 @@ use slots::Slots;
 /// ```
 /// use gather::{gather, Gather, Input};
 /// # use core::future::ready;
-/// # use gather::__doc_block_on as block_on;
+/// # use futures::executor::block_on;
 ///
 /// fn first_ready<I: Input>(futures: I) -> Gather<I> {
 ///     gather(futures)
@@ -83,7 +83,7 @@ type Outputs<I> = <<I as Input>::Slots as Slots>::Outputs;
 /// ```
 /// use gather::gather;
 /// # use core::future::ready;
-/// # use gather::__doc_block_on as block_on;
+/// # use futures::executor::block_on;
 ///
 /// let names = ["ada", "grace", "barbara"];
 /// let lengths = names.map(|name| async move { name.len() });
@@ -111,7 +111,7 @@ pub fn gather<I: Input>(futures: I) -> Gather<I> {
 ///
 /// ```
 /// use gather::gather_iter;
-/// # use gather::__doc_block_on as block_on;
+/// # use futures::executor::block_on;
 ///
 /// let gathered = block_on(gather_iter((1..=10).map(|n| async move {
 ///     if n % 4 == 0 { Err(n) } else { Ok(n * n) }
@@ -188,7 +188,7 @@ pin_project_lite::pin_project! {
     /// use gather::{gather, Gather};
     /// use futures_core::FusedFuture;
     /// # use core::future::{ready, Ready};
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     ///
     /// let mut both: Gather<[Ready<u8>; 2]> = gather([ready(1), ready(2)]);
     /// assert_eq!(both.len(), 2);
@@ -244,7 +244,7 @@ impl<I: Input, T> Gather<I, T> {
     /// ```
     /// use gather::{gather, TimedOut};
     /// # use core::future::{pending, ready, Future};
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// # type Call = std::pin::Pin<Box<dyn Future<Output = Result<u8, TimedOut>>>>;
     ///
     /// // A hand-made timer that has already passed; any future will do.
@@ -291,7 +291,7 @@ impl<I: Input, T> Gather<I, T> {
     ///
     /// ```
     /// use gather::{gather, Panicked};
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     ///
     /// async fn risky(n: u32) -> Result<u32, Panicked> {
     ///     if n == 2 {
@@ -340,7 +340,7 @@ impl<I: Input, T> Gather<I, T> {
     /// ```
     /// use gather::gather_iter;
     /// use std::cell::Cell;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     ///
     /// let running = Cell::new(0);
     /// let most = Cell::new(0);
@@ -401,7 +401,7 @@ impl<I: Input, T> Gather<I, T> {
     /// ```
     /// use gather::gather;
     /// # use core::future::{pending, ready};
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     /// use std::future::Future;
     /// use std::pin::Pin;
     ///
@@ -444,7 +444,7 @@ impl<I: Input, T> Gather<I, T> {
     /// ```
     /// use core::pin::pin;
     /// use gather::gather;
-    /// # use gather::__doc_block_on as block_on;
+    /// # use futures::executor::block_on;
     ///
     /// async fn call(id: u32, ticks: u32) -> u32 {
     ///     for _ in 0..ticks {
@@ -559,7 +559,7 @@ impl<I: Input, T> fmt::Debug for Gather<I, T> {
 /// ```
 /// use gather::GatherExt;
 /// # use core::future::ready;
-/// # use gather::__doc_block_on as block_on;
+/// # use futures::executor::block_on;
 ///
 /// let gathered = block_on([ready(Ok::<_, ()>(1)), ready(Ok(2))].gather());
 /// assert_eq!(gathered.into_result(), Ok([1, 2]));
