@@ -93,24 +93,54 @@ compile_error!(
 #[cfg(feature = "std")]
 extern crate std;
 
-mod compound;
+// The layers a reader meets, top down (each module's docs say what it holds and what it
+// may use; `tests/layout.rs` checks that no file imports another in a cycle):
+/// The one poll loop, slot storage traits, readiness (sweep, per-child wakers, limit).
+mod engine;
+/// The `Gather` future, its entry points and its builder methods.
 mod gather;
-mod gathered;
+/// What `gather` accepts: one file per input shape, each turned into slot storage.
+mod input;
+/// The layers over the poll loop: deadline and panic capture.
+mod layer;
+/// The drivers of the modes other than settle-all: fail-fast and as-completed.
+mod mode;
+/// Every `unsafe` block of the crate; depends on nothing else of it.
+#[allow(unsafe_code)]
+mod raw;
+/// What a gather hands back: `Gathered` and `CompoundError`.
+mod results;
+
+/// The supertraits that seal the public traits users may name but not implement: one
+/// module, one trait per family of sealed traits (one trait for all would make `[F; N]`
+/// as an input and `[Result<T, E>; N]` as outcomes overlap).
+mod sealed {
+    pub trait Input {}
+    pub trait Layers {}
+    pub trait Outcomes {}
+    pub trait ErrorStore {}
+    #[cfg(feature = "alloc")]
+    pub trait DynError {}
+}
 
 #[cfg(feature = "alloc")]
-pub use crate::compound::Heap;
-pub use crate::compound::{CompoundError, DefaultStore, ErrorStore, Inline, IntoIter, Iter};
-#[cfg(feature = "alloc")]
 pub use crate::gather::gather_iter;
-pub use crate::gather::{
-    gather, AddDeadline, AsCompleted, Deadline, FailFast, Gather, GatherExt, Input, NextCompleted,
-    NoDeadline, TimedOut, UntilError,
-};
+pub use crate::gather::{gather, Gather, GatherExt};
+pub use crate::input::Input;
 #[cfg(feature = "std")]
-pub use crate::gather::{CatchPanics, Panicked};
+pub use crate::layer::catch_panics::{CatchPanics, Panicked};
+pub use crate::layer::deadline::{AddDeadline, Deadline, TimedOut};
+pub use crate::layer::NoDeadline;
+pub use crate::mode::as_completed::{AsCompleted, NextCompleted, UntilError};
+pub use crate::mode::fail_fast::FailFast;
 #[cfg(feature = "alloc")]
-pub use crate::gathered::DynError;
-pub use crate::gathered::{Gathered, Outcomes, SliceOutcomes};
+pub use crate::results::compound::Heap;
+pub use crate::results::compound::{
+    CompoundError, DefaultStore, ErrorStore, Inline, IntoIter, Iter,
+};
+#[cfg(feature = "alloc")]
+pub use crate::results::dyn_error::DynError;
+pub use crate::results::gathered::{Gathered, Outcomes, SliceOutcomes};
 
 /// The README's code compiles (`cargo test --doc`).
 #[cfg(doctest)]

@@ -1,8 +1,11 @@
 //! Every `unsafe` block of the crate, in four small modules: pin projection into slot
 //! storage (`pin`); the heap block of per-child wakers and payloads (`block`) and the
 //! waker slot it wakes the gather through (`atomic_waker`); the storage of `Vec` gathers,
-//! whose outputs are written in place (`heap`). Each block carries a `// SAFETY:` comment;
-//! Miri runs the no-runtime tests over all of them.
+//! whose outputs are written in place (`vec_slots`). Each block carries a `// SAFETY:`
+//! comment; Miri runs the no-runtime tests over all of them.
+//!
+//! This module uses nothing else of the crate (`tests/layout.rs` checks it): it offers
+//! storage and wakers, and knows nothing of modes, layers or the engine's protocol.
 //!
 //! # Where user code runs, and what holds if it panics
 //!
@@ -12,13 +15,13 @@
 //! half-done that a later access (a poll of the poisoned gather, its drop, a waker) could
 //! misread:
 //!
-//! - `heap::HeapSlots::poll_step`, a child's `poll`: the child stays `Running` in its
+//! - `vec_slots::VecSlots::poll`, a child's `poll`: the child stays `Running` in its
 //!   entry; no count has moved. `finish`, the child's `Drop` as it finishes: the entry is
 //!   set to `Empty` *before* the output is written anywhere or counted, so an unwind
 //!   drops the output (a local) once and leaves an entry that claims nothing.
-//! - `heap::HeapSlots::cut_off` / `discard`, a running child's `Drop`: the same `Empty`
+//! - `vec_slots::VecSlots::cut_off` / `discard`, a running child's `Drop`: the same `Empty`
 //!   first, nothing counted.
-//! - `heap::HeapSlots::clear`, children's and outputs' `Drop`: the counts are reset
+//! - `vec_slots::VecSlots::clear`, children's and outputs' `Drop`: the counts are reset
 //!   first, and [`for_each_to_the_end`] drops the remaining entries while the panic
 //!   unwinds, so none leaks.
 //! - `block::Block`'s `Drop`, the payloads' `Drop` and the executor's waker's `drop`: the
@@ -43,11 +46,11 @@ use core::ops::Range;
 mod atomic_waker;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub(crate) mod block;
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-pub(crate) mod heap;
 pub(crate) mod pin;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 mod sync;
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+pub(crate) mod vec_slots;
 
 /// Calls `each(i)` for every `i` of `range`, in order, even if one of the calls panics:
 /// the rest are made while the panic unwinds, and then the panic goes on. (A second panic

@@ -1,6 +1,8 @@
 //! [`Gathered`]: every outcome of a settled gather, in input order.
 
-use crate::compound::{CompoundError, ErrorStore, Inline};
+use super::compound::{CompoundError, ErrorStore, Inline};
+#[cfg(feature = "alloc")]
+use super::dyn_error::{of_type, DynError};
 
 /// Every outcome of a gather, in input order.
 ///
@@ -92,7 +94,7 @@ impl<O> Gathered<O> {
 /// assert_eq!(report(&gathered), "#1: down");
 /// ```
 #[allow(clippy::len_without_is_empty)] // `len` is hidden plumbing for `Gathered::len`
-pub trait Outcomes: sealed::Sealed {
+pub trait Outcomes: crate::sealed::Outcomes {
     /// The error type every future shares.
     type Error;
     /// Every success, in input order: `[T; N]`, `Vec<T>`, `(A, B, ..)`, ...
@@ -130,10 +132,6 @@ pub trait SliceOutcomes: Outcomes {
 
     #[doc(hidden)]
     fn as_slice(&self) -> &[Result<Self::Success, Self::Error>];
-}
-
-pub(crate) mod sealed {
-    pub trait Sealed {}
 }
 
 impl<O: Outcomes> Gathered<O> {
@@ -312,57 +310,6 @@ impl<O: SliceOutcomes> Gathered<O> {
     }
 }
 
-/// Errors that can be downcast to their concrete type: `Box<dyn Error>`,
-/// `Box<dyn Error + Send>` and `Box<dyn Error + Send + Sync>`.
-///
-/// This trait is sealed.
-///
-/// # Examples
-///
-/// ```
-/// use gather::DynError;
-/// use std::error::Error;
-///
-/// let boxed: Box<dyn Error + Send + Sync> = std::fmt::Error.into();
-/// assert!(boxed.as_dyn_error().is::<std::fmt::Error>());
-/// ```
-#[cfg(feature = "alloc")]
-pub trait DynError: sealed::Sealed {
-    /// The error as a trait object, ready for `downcast_ref`.
-    fn as_dyn_error(&self) -> &(dyn core::error::Error + 'static);
-}
-
-/// The errors of `errors` whose concrete type is `T`.
-#[cfg(feature = "alloc")]
-pub(crate) fn of_type<'a, E, T>(
-    errors: impl Iterator<Item = (usize, &'a E)> + 'a,
-) -> impl Iterator<Item = (usize, &'a T)> + 'a
-where
-    E: DynError + 'a,
-    T: core::error::Error + 'static,
-{
-    errors.filter_map(|(i, e)| e.as_dyn_error().downcast_ref::<T>().map(|t| (i, t)))
-}
-
-#[cfg(feature = "alloc")]
-mod dyn_error {
-    use alloc::boxed::Box;
-    use core::error::Error;
-
-    macro_rules! dyn_error {
-        ($($ty:ty),*) => {$(
-            impl super::sealed::Sealed for Box<$ty> {}
-            impl super::DynError for Box<$ty> {
-                fn as_dyn_error(&self) -> &(dyn Error + 'static) {
-                    &**self
-                }
-            }
-        )*};
-    }
-
-    dyn_error!(dyn Error, dyn Error + Send, dyn Error + Send + Sync);
-}
-
 #[cfg(feature = "alloc")]
 impl<O: Outcomes> Gathered<O>
 where
@@ -424,7 +371,7 @@ pub(crate) fn unwrap_ok<T, E>(result: Result<T, E>) -> T {
     }
 }
 
-impl<T, E, const N: usize> sealed::Sealed for [Result<T, E>; N] {}
+impl<T, E, const N: usize> crate::sealed::Outcomes for [Result<T, E>; N] {}
 
 impl<T, E, const N: usize> Outcomes for [Result<T, E>; N] {
     type Error = E;
@@ -462,12 +409,12 @@ mod heap {
 
     use smallvec::SmallVec;
 
-    use super::{sealed, unwrap_ok, Outcomes, SliceOutcomes, SOME_ERR};
-    use crate::compound::{CompoundError, Heap};
+    use super::{unwrap_ok, Outcomes, SliceOutcomes, SOME_ERR};
+    use crate::results::compound::{CompoundError, Heap};
 
     macro_rules! heap_outcomes {
         ($(impl[$($generics:tt)*] $list:ty => $successes:ty;)*) => {$(
-            impl<$($generics)*> sealed::Sealed for $list {}
+            impl<$($generics)*> crate::sealed::Outcomes for $list {}
 
             impl<$($generics)*> Outcomes for $list {
                 type Error = E;

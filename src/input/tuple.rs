@@ -7,13 +7,12 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::Context;
 
-use super::deadline::CutOff;
-use super::readiness::Sweep;
-use super::slot::{Slot, Step};
-use super::slots::{ErrorOf, ResultSlots, Slots};
-use super::{sealed, Input};
-use crate::compound::{CompoundError, Inline};
-use crate::gathered::{self, unwrap_ok, Outcomes, SOME_ERR};
+use super::Input;
+use crate::engine::readiness::Sweep;
+use crate::engine::slot::{Slot, Step};
+use crate::engine::slots::{CutOff, ErrorOf, ResultSlots, Slots};
+use crate::results::compound::{CompoundError, Inline};
+use crate::results::gathered::{unwrap_ok, Outcomes, SOME_ERR};
 
 macro_rules! tuple {
     ($Slots:ident $len:literal { $($idx:tt $s:ident $F:ident $T:ident)+ }) => {
@@ -27,7 +26,7 @@ macro_rules! tuple {
             }
         }
 
-        impl<$($F: Future),+> sealed::Sealed for ($($F,)+) {}
+        impl<$($F: Future),+> crate::sealed::Input for ($($F,)+) {}
 
         impl<$($F: Future),+> Input for ($($F,)+) {
             type Slots = $Slots<$($F),+>;
@@ -53,7 +52,7 @@ macro_rules! tuple {
                 let this = self.project();
                 match index {
                     $($idx => this.$s.poll_step(cx),)+
-                    _ => Step::Idle,
+                    _ => Step::NotRunning,
                 }
             }
 
@@ -125,7 +124,7 @@ macro_rules! tuple {
             }
         }
 
-        impl<E, $($T),+> gathered::sealed::Sealed for ($(Result<$T, E>,)+) {}
+        impl<E, $($T),+> crate::sealed::Outcomes for ($(Result<$T, E>,)+) {}
 
         impl<E, $($T),+> Outcomes for ($(Result<$T, E>,)+) {
             type Error = E;

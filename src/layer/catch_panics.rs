@@ -9,12 +9,13 @@ use core::pin::Pin;
 use core::task::Context;
 use std::panic::catch_unwind;
 
-use super::deadline::{sealed, AddDeadline, CutOff, Layer, NoDeadline};
-use super::slot::Step;
-use super::slots::Slots;
+use super::deadline::{AddDeadline, Deadline};
+use super::{Layer, NoDeadline};
+use crate::engine::slot::Step;
+use crate::engine::slots::{CutOff, Slots};
 
 /// The error of a child that panicked in a gather that
-/// [catches panics](super::Gather::catch_panics). Children's error types take it through
+/// [catches panics](crate::Gather::catch_panics). Children's error types take it through
 /// `From<Panicked>`.
 ///
 /// # Examples
@@ -71,12 +72,12 @@ pin_project_lite::pin_project! {
 }
 
 impl<L> CatchPanics<L> {
-    pub(super) fn new(inner: L) -> Self {
+    pub(crate) fn new(inner: L) -> Self {
         CatchPanics { inner }
     }
 }
 
-impl<L> sealed::Sealed for CatchPanics<L> {}
+impl<L> crate::sealed::Layers for CatchPanics<L> {}
 
 impl<L: Layer<S>, S: CutOff<Panicked> + ?Sized> Layer<S> for CatchPanics<L> {
     fn poll_child(mut slots: Pin<&mut S>, index: usize, cx: &mut Context<'_>) -> Step
@@ -113,7 +114,7 @@ impl<L: Layer<S>, S: CutOff<Panicked> + ?Sized> Layer<S> for CatchPanics<L> {
 }
 
 impl AddDeadline for CatchPanics<NoDeadline> {
-    type With<F> = CatchPanics<super::Deadline<F>>;
+    type With<F> = CatchPanics<Deadline<F>>;
 
     fn add_deadline<F>(self, timer: F) -> Self::With<F> {
         CatchPanics::new(NoDeadline.add_deadline(timer))

@@ -8,20 +8,62 @@ use core::task::{Context, Poll};
 
 use futures_core::FusedFuture;
 
-use super::deadline::{Layer, NoDeadline};
-use super::engine::After;
-use super::slots::{ResultSlots, Slots};
-use super::{Gather, Input};
-use crate::gathered::Outcomes;
-use crate::CompoundError;
+use crate::engine::slots::{ResultSlots, Slots};
+use crate::engine::After;
+use crate::gather::{assert_fresh, Gather, Outputs};
+use crate::input::Input;
+use crate::layer::{Layer, NoDeadline};
+use crate::results::compound::CompoundError;
+use crate::results::gathered::Outcomes;
 
-/// The outcomes of a gather over `I`.
-type OutcomesOf<I> = <<I as Input>::Slots as Slots>::Outputs;
 /// Every success of a gather over `I`, in input order.
-type Successes<I> = <OutcomesOf<I> as Outcomes>::Successes;
+type Successes<I> = <Outputs<I> as Outcomes>::Successes;
 /// The compound error of a gather over `I`.
-type Errors<I> =
-    CompoundError<<OutcomesOf<I> as Outcomes>::Error, <OutcomesOf<I> as Outcomes>::Store>;
+type Errors<I> = CompoundError<<Outputs<I> as Outcomes>::Error, <Outputs<I> as Outcomes>::Store>;
+
+impl<I: Input, L> Gather<I, L> {
+    /// Resolves at the first error instead of waiting for every child.
+    ///
+    /// The future resolves to `Ok` with every success in input order when every child
+    /// succeeds, or to `Err` with a [`CompoundError`](crate::CompoundError) as soon as a
+    /// child returns an `Err`. The error's [`first`](crate::CompoundError::first) is the
+    /// child that failed first, with its index; it also holds any other child that failed
+    /// during the same poll (children polled in the same poll after a failure are still
+    /// polled once; within one poll, the lower index counts as first). Every child still
+    /// running is dropped before the future returns.
+    ///
+    /// This is `try_join_all`, and Python's `asyncio.TaskGroup`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the gather was already polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather::gather;
+    /// # use core::future::{pending, ready};
+    /// # use futures::executor::block_on;
+    /// use std::future::Future;
+    /// use std::pin::Pin;
+    ///
+    /// type Call = Pin<Box<dyn Future<Output = Result<u32, &'static str>>>>;
+    /// let calls: Vec<Call> = vec![
+    ///     Box::pin(ready(Ok(1))),
+    ///     Box::pin(pending()), // never finishes, and need not: it is dropped
+    ///     Box::pin(ready(Err("refused"))),
+    /// ];
+    /// let error = block_on(gather(calls).fail_fast()).unwrap_err();
+    /// assert_eq!(error.first(), (2, &"refused"));
+    ///
+    /// let fine = block_on(gather([ready(Ok::<_, ()>(1)), ready(Ok(2))]).fail_fast());
+    /// assert_eq!(fine, Ok([1, 2]));
+    /// ```
+    pub fn fail_fast(self) -> FailFast<I, L> {
+        assert_fresh!(self, "fail_fast");
+        FailFast::new(self)
+    }
+}
 
 pin_project_lite::pin_project! {
     /// Future for [`Gather::fail_fast`].
@@ -53,26 +95,26 @@ pin_project_lite::pin_project! {
     /// assert_eq!(error.to_string(), "1 of 2 futures failed: [1] disk full");
     /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct FailFast<I, T = NoDeadline>
+    pub struct FailFast<I, L = NoDeadline>
     where
         I: Input,
     {
         #[pin]
-        gather: Gather<I, T>,
+        gather: Gather<I, L>,
     }
 }
 
-impl<I: Input, T> FailFast<I, T> {
-    pub(super) fn new(gather: Gather<I, T>) -> Self {
+impl<I: Input, L> FailFast<I, L> {
+    fn new(gather: Gather<I, L>) -> Self {
         FailFast { gather }
     }
 }
 
-impl<I, T> Future for FailFast<I, T>
+impl<I, L> Future for FailFast<I, L>
 where
     I: Input,
     I::Slots: ResultSlots,
-    T: Layer<I::Slots>,
+    L: Layer<I::Slots>,
 {
     type Output = Result<Successes<I>, Errors<I>>;
 
@@ -104,7 +146,7 @@ where
     }
 }
 
-impl<I: Input, T: Layer<I::Slots>> FusedFuture for FailFast<I, T>
+impl<I: Input, L: Layer<I::Slots>> FusedFuture for FailFast<I, L>
 where
     I::Slots: ResultSlots,
 {
@@ -113,7 +155,7 @@ where
     }
 }
 
-impl<I: Input, T> fmt::Debug for FailFast<I, T> {
+impl<I: Input, L> fmt::Debug for FailFast<I, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("FailFast").field(&self.gather).finish()
     }

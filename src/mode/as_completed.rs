@@ -7,13 +7,66 @@ use core::task::{ready, Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 
-use super::deadline::{Layer, NoDeadline};
-use super::engine::{After, Pass};
-use super::slots::UniformSlots;
-use super::{Gather, Input};
+use crate::engine::slots::UniformSlots;
+use crate::engine::{After, Pass};
+use crate::gather::{assert_fresh, Gather};
+use crate::input::Input;
+use crate::layer::{Layer, NoDeadline};
 
 /// One output of a gather over `I`.
 type Output<I> = <<I as Input>::Slots as UniformSlots>::Output;
+
+impl<I: Input, L> Gather<I, L> {
+    /// Turns the gather into a stream of `(index, output)` in completion order:
+    /// `asyncio.as_completed`.
+    ///
+    /// The caller may stop reading at any point and resume later; the children still
+    /// running stay inside the stream (and are polled only while it is polled) until it is
+    /// dropped, which drops them. Arrays, `Vec`s and `SmallVec`s; for a tuple, whose
+    /// outputs differ in type, gather a settled result instead. See
+    /// [`AsCompleted::next_completed`] and [`AsCompleted::until_error`] for
+    /// `asyncio.wait(FIRST_COMPLETED)` and `asyncio.wait(FIRST_EXCEPTION)`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the gather was already polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::pin::pin;
+    /// use gather::gather;
+    /// # use futures::executor::block_on;
+    ///
+    /// async fn call(id: u32, ticks: u32) -> u32 {
+    ///     for _ in 0..ticks {
+    ///         yield_now().await;
+    ///     }
+    ///     id
+    /// }
+    /// # async fn yield_now() {
+    /// #     let mut yielded = false;
+    /// #     core::future::poll_fn(|cx| {
+    /// #         if yielded { return core::task::Poll::Ready(()) }
+    /// #         yielded = true;
+    /// #         cx.waker().wake_by_ref();
+    /// #         core::task::Poll::Pending
+    /// #     }).await
+    /// # }
+    ///
+    /// let mut calls = pin!(gather([call(0, 3), call(1, 0), call(2, 1)]).as_completed());
+    /// let mut order = Vec::new();
+    /// while let Some((index, id)) = block_on(calls.as_mut().next_completed()) {
+    ///     assert_eq!(index as u32, id);
+    ///     order.push(index);
+    /// }
+    /// assert_eq!(order, [1, 2, 0]);
+    /// ```
+    pub fn as_completed(self) -> AsCompleted<I, L> {
+        assert_fresh!(self, "as_completed");
+        AsCompleted::new(self)
+    }
+}
 
 pin_project_lite::pin_project! {
     /// Stream for [`Gather::as_completed`].
@@ -28,26 +81,26 @@ pin_project_lite::pin_project! {
     /// while it is polled; dropping the stream drops them. Outputs already yielded belong to
     /// the caller.
     #[must_use = "streams do nothing unless polled"]
-    pub struct AsCompleted<I, T = NoDeadline>
+    pub struct AsCompleted<I, L = NoDeadline>
     where
         I: Input,
     {
         #[pin]
-        gather: Gather<I, T>,
+        gather: Gather<I, L>,
     }
 }
 
-impl<I: Input, T> AsCompleted<I, T> {
-    pub(super) fn new(gather: Gather<I, T>) -> Self {
+impl<I: Input, L> AsCompleted<I, L> {
+    fn new(gather: Gather<I, L>) -> Self {
         AsCompleted { gather }
     }
 }
 
-impl<I, T> AsCompleted<I, T>
+impl<I, L> AsCompleted<I, L>
 where
     I: Input,
     I::Slots: UniformSlots,
-    T: Layer<I::Slots>,
+    L: Layer<I::Slots>,
 {
     /// The next child to finish, as `(index, output)`; `None` once every child has been
     /// yielded. The children still running stay in the stream: this is
@@ -67,7 +120,7 @@ where
     /// assert_eq!(block_on(rest.as_mut().next_completed()), Some((1, "fast")));
     /// assert_eq!(rest.len(), 1, "the slow call is still running, inside `rest`");
     /// ```
-    pub fn next_completed(self: Pin<&mut Self>) -> NextCompleted<'_, I, T> {
+    pub fn next_completed(self: Pin<&mut Self>) -> NextCompleted<'_, I, L> {
         NextCompleted { stream: self }
     }
 
@@ -80,7 +133,7 @@ where
     /// assert_eq!(gather::gather([ready(1), ready(2)]).as_completed().len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        self.gather.engine.remaining()
+        self.gather.remaining()
     }
 
     /// Whether every child has been yielded.
@@ -97,11 +150,11 @@ where
     }
 }
 
-impl<I, V, E, T> AsCompleted<I, T>
+impl<I, V, E, L> AsCompleted<I, L>
 where
     I: Input,
     I::Slots: UniformSlots<Output = Result<V, E>>,
-    T: Layer<I::Slots>,
+    L: Layer<I::Slots>,
 {
     /// Runs until the first child fails, putting each success into `done` as
     /// `(index, value)` in completion order. Resolves to `Err((index, error))` for the
@@ -128,22 +181,22 @@ where
     pub fn until_error<'a, C: Extend<(usize, V)>>(
         self: Pin<&'a mut Self>,
         done: &'a mut C,
-    ) -> UntilError<'a, I, C, T> {
+    ) -> UntilError<'a, I, C, L> {
         UntilError { stream: self, done }
     }
 }
 
-impl<I, T> Stream for AsCompleted<I, T>
+impl<I, L> Stream for AsCompleted<I, L>
 where
     I: Input,
     I::Slots: UniformSlots,
-    T: Layer<I::Slots>,
+    L: Layer<I::Slots>,
 {
     type Item = (usize, Output<I>);
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let gather = self.project().gather;
-        if gather.engine.is_terminated() {
+        if gather.is_done() {
             return Poll::Ready(None);
         }
         gather.poll_with(
@@ -157,23 +210,23 @@ where
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.gather.engine.remaining();
+        let left = self.gather.remaining();
         (left, Some(left))
     }
 }
 
-impl<I, T> FusedStream for AsCompleted<I, T>
+impl<I, L> FusedStream for AsCompleted<I, L>
 where
     I: Input,
     I::Slots: UniformSlots,
-    T: Layer<I::Slots>,
+    L: Layer<I::Slots>,
 {
     fn is_terminated(&self) -> bool {
-        self.gather.engine.is_terminated()
+        self.gather.is_done()
     }
 }
 
-impl<I: Input, T> fmt::Debug for AsCompleted<I, T> {
+impl<I: Input, L> fmt::Debug for AsCompleted<I, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("AsCompleted").field(&self.gather).finish()
     }
@@ -181,15 +234,15 @@ impl<I: Input, T> fmt::Debug for AsCompleted<I, T> {
 
 /// Future for [`AsCompleted::next_completed`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct NextCompleted<'a, I: Input, T = NoDeadline> {
-    stream: Pin<&'a mut AsCompleted<I, T>>,
+pub struct NextCompleted<'a, I: Input, L = NoDeadline> {
+    stream: Pin<&'a mut AsCompleted<I, L>>,
 }
 
-impl<I, T> Future for NextCompleted<'_, I, T>
+impl<I, L> Future for NextCompleted<'_, I, L>
 where
     I: Input,
     I::Slots: UniformSlots,
-    T: Layer<I::Slots>,
+    L: Layer<I::Slots>,
 {
     type Output = Option<(usize, Output<I>)>;
 
@@ -198,7 +251,7 @@ where
     }
 }
 
-impl<I: Input, T> fmt::Debug for NextCompleted<'_, I, T> {
+impl<I: Input, L> fmt::Debug for NextCompleted<'_, I, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("NextCompleted").field(&self.stream).finish()
     }
@@ -206,17 +259,17 @@ impl<I: Input, T> fmt::Debug for NextCompleted<'_, I, T> {
 
 /// Future for [`AsCompleted::until_error`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct UntilError<'a, I: Input, C, T = NoDeadline> {
-    stream: Pin<&'a mut AsCompleted<I, T>>,
+pub struct UntilError<'a, I: Input, C, L = NoDeadline> {
+    stream: Pin<&'a mut AsCompleted<I, L>>,
     done: &'a mut C,
 }
 
-impl<I, V, E, C, T> Future for UntilError<'_, I, C, T>
+impl<I, V, E, C, L> Future for UntilError<'_, I, C, L>
 where
     I: Input,
     I::Slots: UniformSlots<Output = Result<V, E>>,
     C: Extend<(usize, V)>,
-    T: Layer<I::Slots>,
+    L: Layer<I::Slots>,
 {
     type Output = Result<(), (usize, E)>;
 
@@ -232,7 +285,7 @@ where
     }
 }
 
-impl<I: Input, C, T> fmt::Debug for UntilError<'_, I, C, T> {
+impl<I: Input, C, L> fmt::Debug for UntilError<'_, I, C, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("UntilError").field(&self.stream).finish()
     }

@@ -24,8 +24,8 @@ pin_project_lite::pin_project! {
 /// What one poll of one slot did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// The slot had already finished: nothing was polled.
-    Idle,
+    /// The child was not running (it had finished, or was cut off): nothing was polled.
+    NotRunning,
     /// The child was polled and is still pending.
     Pending,
     /// The child was polled and finished; its output is stored in the slot.
@@ -47,7 +47,7 @@ impl<F: Future> Slot<F> {
                 Poll::Ready(output) => output,
                 Poll::Pending => return Step::Pending,
             },
-            SlotProj::Finished { .. } | SlotProj::Taken => return Step::Idle,
+            SlotProj::Finished { .. } | SlotProj::Taken => return Step::NotRunning,
         };
         self.set(Slot::Finished { output });
         Step::Finished

@@ -19,19 +19,16 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
 use core::mem;
-use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use super::block::Block;
 use super::for_each_to_the_end;
-use crate::gather::readiness::{per_child_pass, Limit, PassEnd, Readiness, Visit, Window};
-use crate::gather::slot::Step;
 
 pin_project_lite::pin_project! {
     /// One child of a `Vec` gather, in its entry of the block.
     #[project = ChildProj]
     #[project_replace = ChildReplace]
-    pub enum Child<F: Future> {
+    pub(crate) enum Child<F: Future> {
         Running { #[pin] future: F },
         Held { output: F::Output },
         Stored,
@@ -40,7 +37,7 @@ pin_project_lite::pin_project! {
 }
 
 /// The children and outputs of a `Vec` gather.
-pub struct HeapSlots<F: Future> {
+pub struct VecSlots<F: Future> {
     block: Block<Child<F>>,
     outputs: Vec<F::Output>,
     /// The next place of `outputs` in input order: an output for it is written there. So
@@ -54,11 +51,11 @@ pub struct HeapSlots<F: Future> {
     taken: bool,
 }
 
-// Children are polled in place in a heap block that never moves: moving a `HeapSlots`
+// Children are polled in place in a heap block that never moves: moving a `VecSlots`
 // moves only the pointer to it.
-impl<F: Future> Unpin for HeapSlots<F> {}
+impl<F: Future> Unpin for VecSlots<F> {}
 
-impl<F: Future> HeapSlots<F> {
+impl<F: Future> VecSlots<F> {
     pub(crate) fn new(mut children: Vec<F>) -> Self {
         let len = children.len();
         let source = children.as_ptr();
@@ -74,7 +71,7 @@ impl<F: Future> HeapSlots<F> {
         });
         // SAFETY: every item has moved into the block: the `Vec` frees its buffer only.
         unsafe { children.set_len(0) };
-        HeapSlots {
+        VecSlots {
             block,
             outputs: Vec::with_capacity(len),
             next_in_order: 0,
@@ -93,18 +90,26 @@ impl<F: Future> HeapSlots<F> {
     /// place and stores its output. If the poll panics, the child is still running; if its
     /// drop panics, the entry is empty and the output is dropped (see [`finish`]).
     ///
+    /// Returns `None` if the child is not running, else whether it finished.
+    ///
     /// [`finish`]: Self::finish
     #[inline]
-    pub(crate) fn poll_step(&mut self, index: usize, cx: &mut Context<'_>) -> Step {
+    pub(crate) fn poll(&mut self, index: usize, cx: &mut Context<'_>) -> Option<Poll<()>> {
         let child = self.block.payload_pinned(index);
         let ChildProj::Running { future } = child.project() else {
-            return Step::Idle;
+            return None;
         };
         let Poll::Ready(output) = future.poll(cx) else {
-            return Step::Pending;
+            return Some(Poll::Pending);
         };
         self.finish(index, output);
-        Step::Finished
+        Some(Poll::Ready(()))
+    }
+
+    /// The block of children and their wakers, for the per-child passes.
+    #[inline]
+    pub(crate) fn block(&mut self) -> &mut Block<Child<F>> {
+        &mut self.block
     }
 
     /// If child `index` is still running, drops it and stores `output()` as its output
@@ -274,7 +279,7 @@ impl<F: Future> HeapSlots<F> {
     }
 }
 
-impl<F: Future> Drop for HeapSlots<F> {
+impl<F: Future> Drop for VecSlots<F> {
     /// Drops the stored outputs; the block drops the children still running. The outputs'
     /// `Vec` has length 0 unless taken, so it drops nothing itself.
     fn drop(&mut self) {
@@ -284,42 +289,11 @@ impl<F: Future> Drop for HeapSlots<F> {
     }
 }
 
-impl<F: Future> fmt::Debug for HeapSlots<F> {
+impl<F: Future> fmt::Debug for VecSlots<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HeapSlots")
+        f.debug_struct("VecSlots")
             .field("len", &self.len())
             .field("stored", &self.stored())
             .finish()
-    }
-}
-
-/// Readiness of a `Vec` gather: the per-child wakers live in its own block.
-#[derive(Debug, Default)]
-pub struct OwnWakers {
-    pub(crate) window: Window,
-}
-
-impl Limit for OwnWakers {
-    fn set_limit(&mut self, limit: usize) {
-        self.window.set_limit(limit);
-    }
-}
-
-impl<F: Future> Readiness<HeapSlots<F>> for OwnWakers {
-    #[inline]
-    fn pass(
-        &mut self,
-        slots: Pin<&mut HeapSlots<F>>,
-        _len: usize,
-        cx: &mut Context<'_>,
-        mut visit: impl FnMut(Pin<&mut HeapSlots<F>>, usize, &mut Context<'_>) -> Visit,
-    ) -> PassEnd {
-        per_child_pass(
-            slots.get_mut(),
-            |slots| &mut slots.block,
-            &mut self.window,
-            cx,
-            |slots, index, cx| visit(Pin::new(slots), index, cx),
-        )
     }
 }

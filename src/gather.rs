@@ -1,18 +1,5 @@
 //! The gather engine: slot storage, readiness, and the drivers of each mode.
 
-mod as_completed;
-#[cfg(feature = "std")]
-mod catch;
-mod deadline;
-mod engine;
-mod fail_fast;
-#[allow(unsafe_code)]
-mod raw;
-mod readiness;
-mod slot;
-mod slots;
-mod tuple;
-
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
@@ -20,48 +7,29 @@ use core::task::{ready, Context, Poll};
 
 use futures_core::FusedFuture;
 
-use crate::Gathered;
-pub use as_completed::{AsCompleted, NextCompleted, UntilError};
+use crate::engine::limit::Limit;
+use crate::engine::slots::Slots;
+use crate::engine::{After, Engine, Pass};
+use crate::input::Input;
 #[cfg(feature = "std")]
-pub use catch::{CatchPanics, Panicked};
-use deadline::Layer;
-pub use deadline::{AddDeadline, Deadline, NoDeadline, TimedOut};
-use engine::{After, Engine, Pass};
-pub use fail_fast::FailFast;
-use readiness::Limit;
-use slot::Slot;
-use slots::Slots;
+use crate::layer::catch_panics::CatchPanics;
+use crate::layer::deadline::AddDeadline;
+use crate::layer::{Layer, NoDeadline};
+use crate::results::gathered::Gathered;
 
-/// What [`gather`] accepts: an array `[F; N]`, a tuple `(F1, .., F12)` of futures, and
-/// with the `alloc` feature a `Vec<F>` or a `SmallVec<[F; K]>`.
-///
-/// This trait is sealed: it cannot be implemented outside this crate.
-///
-/// # Examples
-///
-/// ```
-/// use gather::{gather, Gather, Input};
-/// # use core::future::ready;
-/// # use futures::executor::block_on;
-///
-/// fn first_ready<I: Input>(futures: I) -> Gather<I> {
-///     gather(futures)
-/// }
-/// assert_eq!(block_on(first_ready([ready('a')])).into_results(), ['a']);
-/// ```
-pub trait Input: sealed::Sealed {
-    #[doc(hidden)]
-    type Slots: Slots;
-    #[doc(hidden)]
-    fn into_slots(self) -> Self::Slots;
+/// Panics unless `$gather` was never polled: builder methods come before the first poll.
+macro_rules! assert_fresh {
+    ($gather:expr, $method:literal) => {
+        assert!(
+            $gather.is_fresh(),
+            concat!("`Gather::", $method, "` called after the first poll")
+        )
+    };
 }
-
-pub(crate) mod sealed {
-    pub trait Sealed {}
-}
+pub(crate) use assert_fresh;
 
 /// The outputs a gather over `I` collects, in input order.
-type Outputs<I> = <<I as Input>::Slots as Slots>::Outputs;
+pub(crate) type Outputs<I> = <<I as Input>::Slots as Slots>::Outputs;
 
 /// Runs every future of `futures` concurrently and resolves to every outcome, in input
 /// order, once all of them have finished.
@@ -120,17 +88,15 @@ pub fn gather<I: Input>(futures: I) -> Gather<I> {
 /// assert_eq!(gathered.success_count(), 8);
 /// ```
 #[cfg(feature = "alloc")]
-pub fn gather_iter<I>(futures: I) -> Gather<smallvec::SmallVec<[I::Item; ITER_INLINE]>>
+pub fn gather_iter<I>(
+    futures: I,
+) -> Gather<smallvec::SmallVec<[I::Item; crate::input::small_vec::ITER_INLINE]>>
 where
     I: IntoIterator,
     I::Item: Future,
 {
-    Gather::from_slots(slots::InlineSlots::new(futures))
+    Gather::from_slots(crate::input::small_vec::SmallVecSlots::new(futures))
 }
-
-/// How many futures [`gather_iter`] keeps inline before it allocates.
-#[cfg(feature = "alloc")]
-const ITER_INLINE: usize = 4;
 
 pin_project_lite::pin_project! {
     /// Future for the [`gather`] function.
@@ -197,7 +163,7 @@ pin_project_lite::pin_project! {
     /// assert!(both.is_terminated());
     /// ```
     #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct Gather<I, T = NoDeadline>
+    pub struct Gather<I, L = NoDeadline>
     where
         I: Input,
     {
@@ -206,7 +172,7 @@ pin_project_lite::pin_project! {
         // The layers over the poll loop: deadline, panic capture (`NoDeadline` by default:
         // nothing, no space).
         #[pin]
-        layers: T,
+        layers: L,
         engine: Engine<<I::Slots as Slots>::Readiness>,
     }
 }
@@ -222,7 +188,7 @@ impl<I: Input> Gather<I> {
     }
 }
 
-impl<I: Input, T> Gather<I, T> {
+impl<I: Input, L> Gather<I, L> {
     /// Gives the gather a deadline: `timer` is any future (a `tokio::time::sleep`, an
     /// embassy `Timer`, a smol `Timer`, ...). If it finishes first, every child still
     /// running is dropped in the poll that sees the timer fire, and counts as
@@ -253,14 +219,11 @@ impl<I: Input, T> Gather<I, T> {
     /// let gathered = block_on(gather(calls).deadline(timer));
     /// assert_eq!(gathered.into_results(), [Ok(1), Err(TimedOut { index: 1 })]);
     /// ```
-    pub fn deadline<F: Future>(self, timer: F) -> Gather<I, T::With<F>>
+    pub fn deadline<F: Future>(self, timer: F) -> Gather<I, L::With<F>>
     where
-        T: AddDeadline,
+        L: AddDeadline,
     {
-        assert!(
-            self.engine.is_fresh(),
-            "`Gather::deadline` called after the first poll"
-        );
+        assert_fresh!(self, "deadline");
         let layers = self.layers.add_deadline(timer);
         Gather {
             slots: self.slots,
@@ -307,11 +270,8 @@ impl<I: Input, T> Gather<I, T> {
     /// assert_eq!(results[2].as_ref().ok(), Some(&3));
     /// ```
     #[cfg(feature = "std")]
-    pub fn catch_panics(self) -> Gather<I, CatchPanics<T>> {
-        assert!(
-            self.engine.is_fresh(),
-            "`Gather::catch_panics` called after the first poll"
-        );
+    pub fn catch_panics(self) -> Gather<I, CatchPanics<L>> {
+        assert_fresh!(self, "catch_panics");
         Gather {
             slots: self.slots,
             layers: CatchPanics::new(self.layers),
@@ -372,110 +332,24 @@ impl<I: Input, T> Gather<I, T> {
         <I::Slots as Slots>::Readiness: Limit,
     {
         assert!(n > 0, "`Gather::limit(0)` would never start a future");
-        assert!(
-            self.engine.is_fresh(),
-            "`Gather::limit` called after the first poll"
-        );
+        assert_fresh!(self, "limit");
         self.engine.readiness_mut().set_limit(n);
         self
     }
 
-    /// Resolves at the first error instead of waiting for every child.
-    ///
-    /// The future resolves to `Ok` with every success in input order when every child
-    /// succeeds, or to `Err` with a [`CompoundError`](crate::CompoundError) as soon as a
-    /// child returns an `Err`. The error's [`first`](crate::CompoundError::first) is the
-    /// child that failed first, with its index; it also holds any other child that failed
-    /// during the same poll (children polled in the same poll after a failure are still
-    /// polled once; within one poll, the lower index counts as first). Every child still
-    /// running is dropped before the future returns.
-    ///
-    /// This is `try_join_all`, and Python's `asyncio.TaskGroup`.
-    ///
-    /// # Panics
-    ///
-    /// Panics if the gather was already polled.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use gather::gather;
-    /// # use core::future::{pending, ready};
-    /// # use futures::executor::block_on;
-    /// use std::future::Future;
-    /// use std::pin::Pin;
-    ///
-    /// type Call = Pin<Box<dyn Future<Output = Result<u32, &'static str>>>>;
-    /// let calls: Vec<Call> = vec![
-    ///     Box::pin(ready(Ok(1))),
-    ///     Box::pin(pending()), // never finishes, and need not: it is dropped
-    ///     Box::pin(ready(Err("refused"))),
-    /// ];
-    /// let error = block_on(gather(calls).fail_fast()).unwrap_err();
-    /// assert_eq!(error.first(), (2, &"refused"));
-    ///
-    /// let fine = block_on(gather([ready(Ok::<_, ()>(1)), ready(Ok(2))]).fail_fast());
-    /// assert_eq!(fine, Ok([1, 2]));
-    /// ```
-    pub fn fail_fast(self) -> FailFast<I, T> {
-        assert!(
-            self.engine.is_fresh(),
-            "`Gather::fail_fast` called after the first poll"
-        );
-        FailFast::new(self)
+    /// Whether the gather was never polled (builder methods may still be called).
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.engine.is_fresh()
     }
 
-    /// Turns the gather into a stream of `(index, output)` in completion order:
-    /// `asyncio.as_completed`.
-    ///
-    /// The caller may stop reading at any point and resume later; the children still
-    /// running stay inside the stream (and are polled only while it is polled) until it is
-    /// dropped, which drops them. Arrays, `Vec`s and `SmallVec`s; for a tuple, whose
-    /// outputs differ in type, gather a settled result instead. See
-    /// [`AsCompleted::next_completed`] and [`AsCompleted::until_error`] for
-    /// `asyncio.wait(FIRST_COMPLETED)` and `asyncio.wait(FIRST_EXCEPTION)`.
-    ///
-    /// # Panics
-    ///
-    /// Panics if the gather was already polled.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use core::pin::pin;
-    /// use gather::gather;
-    /// # use futures::executor::block_on;
-    ///
-    /// async fn call(id: u32, ticks: u32) -> u32 {
-    ///     for _ in 0..ticks {
-    ///         yield_now().await;
-    ///     }
-    ///     id
-    /// }
-    /// # async fn yield_now() {
-    /// #     let mut yielded = false;
-    /// #     core::future::poll_fn(|cx| {
-    /// #         if yielded { return core::task::Poll::Ready(()) }
-    /// #         yielded = true;
-    /// #         cx.waker().wake_by_ref();
-    /// #         core::task::Poll::Pending
-    /// #     }).await
-    /// # }
-    ///
-    /// let mut calls = pin!(gather([call(0, 3), call(1, 0), call(2, 1)]).as_completed());
-    /// let mut order = Vec::new();
-    /// while let Some((index, id)) = block_on(calls.as_mut().next_completed()) {
-    ///     assert_eq!(index as u32, id);
-    ///     order.push(index);
-    /// }
-    /// assert_eq!(order, [1, 2, 0]);
-    /// ```
-    pub fn as_completed(self) -> AsCompleted<I, T> {
-        assert!(
-            self.engine.is_fresh(),
-            "`Gather::as_completed` called after the first poll"
-        );
-        AsCompleted::new(self)
+    /// How many children have not finished (or, as completed, been yielded) yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.engine.remaining()
+    }
+
+    /// Whether the gather has handed back its output (or, as completed, its last item).
+    pub(crate) fn is_done(&self) -> bool {
+        self.engine.is_terminated()
     }
 
     /// How many children the gather was given.
@@ -506,14 +380,14 @@ impl<I: Input, T> Gather<I, T> {
     /// Runs one poll of the engine over this gather's slots (see [`Engine::poll`]); once
     /// it is ready, `complete` does the driver's work, still inside the poll (so that a
     /// panic there leaves the gather poisoned).
-    fn poll_with<R>(
+    pub(crate) fn poll_with<R>(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         finished: impl FnMut(Pin<&mut I::Slots>, usize) -> After,
         complete: impl FnOnce(Pin<&mut I::Slots>, Pass) -> R,
     ) -> Poll<R>
     where
-        T: Layer<I::Slots>,
+        L: Layer<I::Slots>,
     {
         let this = self.project();
         let mut slots = this.slots;
@@ -524,7 +398,7 @@ impl<I: Input, T> Gather<I, T> {
     }
 }
 
-impl<I: Input, T: Layer<I::Slots>> Future for Gather<I, T> {
+impl<I: Input, L: Layer<I::Slots>> Future for Gather<I, L> {
     type Output = Gathered<Outputs<I>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -536,13 +410,13 @@ impl<I: Input, T: Layer<I::Slots>> Future for Gather<I, T> {
     }
 }
 
-impl<I: Input, T: Layer<I::Slots>> FusedFuture for Gather<I, T> {
+impl<I: Input, L: Layer<I::Slots>> FusedFuture for Gather<I, L> {
     fn is_terminated(&self) -> bool {
         self.engine.is_terminated()
     }
 }
 
-impl<I: Input, T> fmt::Debug for Gather<I, T> {
+impl<I: Input, L> fmt::Debug for Gather<I, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gather")
             .field("len", &self.len())
@@ -572,45 +446,3 @@ pub trait GatherExt: Input + Sized {
 }
 
 impl<I: Input> GatherExt for I {}
-
-impl<F: Future, const N: usize> sealed::Sealed for [F; N] {}
-
-impl<F: Future, const N: usize> Input for [F; N] {
-    type Slots = [Slot<F>; N];
-
-    fn into_slots(self) -> Self::Slots {
-        self.map(Slot::new)
-    }
-}
-
-#[cfg(feature = "alloc")]
-mod heap_inputs {
-    use alloc::vec::Vec;
-    use core::future::Future;
-
-    use smallvec::SmallVec;
-
-    use super::slot::Slot;
-    use super::slots::{HeapSlots, InlineSlots};
-    use super::{sealed, Input};
-
-    impl<F: Future> sealed::Sealed for Vec<F> {}
-
-    impl<F: Future> Input for Vec<F> {
-        type Slots = HeapSlots<F>;
-
-        fn into_slots(self) -> Self::Slots {
-            HeapSlots::new(self)
-        }
-    }
-
-    impl<F: Future, const K: usize> sealed::Sealed for SmallVec<[F; K]> {}
-
-    impl<F: Future, const K: usize> Input for SmallVec<[F; K]> {
-        type Slots = InlineSlots<[Slot<F>; K]>;
-
-        fn into_slots(self) -> Self::Slots {
-            InlineSlots::new(self)
-        }
-    }
-}

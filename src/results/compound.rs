@@ -3,6 +3,9 @@
 use core::fmt;
 use core::iter::FusedIterator;
 
+#[cfg(feature = "alloc")]
+use super::dyn_error::{of_type, DynError};
+
 /// Every error of a gather, each with the index of the future that returned it.
 ///
 /// A `CompoundError` is never empty: APIs that might have nothing to report return
@@ -64,7 +67,7 @@ pub struct CompoundError<E, S: ErrorStore<E> = DefaultStore> {
 /// let gathered = block_on(gather::gather([ready(Ok(0)), ready(Err("x"))]));
 /// assert_eq!(describe(&gathered.into_compound_error().unwrap()), "1 failures, first at 1");
 /// ```
-pub trait ErrorStore<E>: sealed::Sealed {
+pub trait ErrorStore<E>: crate::sealed::ErrorStore {
     #[doc(hidden)]
     type Entries;
     #[doc(hidden)]
@@ -92,10 +95,6 @@ pub trait ErrorStore<E>: sealed::Sealed {
     fn into_iter(entries: Self::Entries) -> Self::IntoIter;
 }
 
-mod sealed {
-    pub trait Sealed {}
-}
-
 /// Entries inline, one place per future: `[Option<E>; N]`. No allocator needed.
 ///
 /// Array and tuple gathers use it: their compound errors work in `no_std` without
@@ -115,7 +114,7 @@ mod sealed {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Inline<const N: usize>;
 
-impl<const N: usize> sealed::Sealed for Inline<N> {}
+impl<const N: usize> crate::sealed::ErrorStore for Inline<N> {}
 
 impl<E, const N: usize> ErrorStore<E> for Inline<N> {
     type Entries = [Option<E>; N];
@@ -230,7 +229,7 @@ impl<E, const N: usize> Iterator for InlineIntoIter<E, N> {
 pub struct Heap;
 
 #[cfg(feature = "alloc")]
-impl sealed::Sealed for Heap {}
+impl crate::sealed::ErrorStore for Heap {}
 
 #[cfg(feature = "alloc")]
 impl<E> ErrorStore<E> for Heap {
@@ -633,7 +632,7 @@ impl<E: PartialEq, S: ErrorStore<E>> PartialEq for CompoundError<E, S> {
 impl<E: Eq, S: ErrorStore<E>> Eq for CompoundError<E, S> {}
 
 #[cfg(feature = "alloc")]
-impl<E: crate::DynError, S: ErrorStore<E>> CompoundError<E, S> {
+impl<E: DynError, S: ErrorStore<E>> CompoundError<E, S> {
     /// The errors of concrete type `T`, with their indices, in input order.
     ///
     /// # Examples
@@ -655,7 +654,7 @@ impl<E: crate::DynError, S: ErrorStore<E>> CompoundError<E, S> {
     pub fn errors_of<T: core::error::Error + 'static>(
         &self,
     ) -> impl Iterator<Item = (usize, &T)> + '_ {
-        crate::gathered::of_type(self.iter())
+        of_type(self.iter())
     }
 
     /// Whether any error is of concrete type `T`.

@@ -1,4 +1,14 @@
-//! The one poll loop every mode runs.
+//! The engine: the one poll loop every mode runs, and what it runs over.
+//!
+//! - `slot.rs`, `slots.rs`: one child's state, and the storage traits every input shape
+//!   implements (in `input/`);
+//! - `readiness.rs`: which children a pass polls (the sweep with the gather's waker);
+//!   `per_child.rs`: per-child wakers (`alloc`); `limit.rs`: the limit window;
+//! - this file: [`Engine`], the loop.
+//!
+//! It may use `raw` (storage and wakers), `layer/mod.rs` (the layer trait it polls
+//! through) and `results` (output shapes); never the `Gather` future, the modes or the
+//! inputs.
 //!
 //! [`Engine::poll`] asks the readiness which children to poll, polls each at most once,
 //! counts the ones that finish and tells the mode's driver about each of them; once the
@@ -10,10 +20,17 @@ use core::fmt;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use super::deadline::Layer;
-use super::readiness::{PassEnd, Readiness, Visit};
-use super::slot::Step;
-use super::slots::Slots;
+use crate::layer::Layer;
+use readiness::{Readiness, Visit};
+use slot::Step;
+use slots::Slots;
+
+pub(crate) mod limit;
+#[cfg(feature = "alloc")]
+pub(crate) mod per_child;
+pub(crate) mod readiness;
+pub(crate) mod slot;
+pub(crate) mod slots;
 
 /// Where a gather is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,12 +264,12 @@ impl<R> Engine<R> {
         let mut complete = remaining == 0;
         let mut yielded = None;
         let len = slots.len();
-        let end = self.readiness.pass(
+        self.readiness.pass(
             slots.as_mut(),
             len,
             cx,
             |mut slots, i, cx| match poll_child(slots.as_mut(), i, cx) {
-                Step::Idle => Visit::Skipped,
+                Step::NotRunning => Visit::Skipped,
                 Step::Pending => Visit::Pending,
                 Step::Finished => {
                     remaining -= 1;
@@ -283,12 +300,9 @@ impl<R> Engine<R> {
         if complete {
             return Poll::Ready(Pass::Complete);
         }
-        match end {
-            // Every pending child was polled and holds our waker; or the budget ran out and
-            // the readiness woke us to come back for the rest.
-            PassEnd::Swept | PassEnd::OverBudget => Poll::Pending,
-            PassEnd::Stopped => unreachable!("gather: pass stopped with children left"),
-        }
+        // Every pending child was polled and holds our waker; or the budget ran out and
+        // the readiness woke us to come back for the rest.
+        Poll::Pending
     }
 }
 

@@ -1,0 +1,207 @@
+//! Per-child wakers (feature `alloc`): each child gets a waker of its own, all of them in
+//! one heap block with an atomic ready set (`raw/block.rs`); a wake queues only its child,
+//! and a pass polls only the queued children (and the ones never polled yet), so a wake
+//! costs O(1) whatever the number of children.
+//!
+//! `Vec` gathers keep their children in that same block (`OwnWakers`, in
+//! `input/vec.rs`); spilled `SmallVec`s and `gather_iter`s use a block of wakers alone
+//! ([`Wakers`]), and inline ones sweep ([`Adaptive`]).
+
+use core::pin::Pin;
+use core::task::Context;
+
+use super::limit::{Limit, Window};
+use super::readiness::{Readiness, Sweep, Visit, BUDGET};
+use crate::raw::block::Block;
+
+/// The pass of every per-child-waker strategy: `queue(target)` is the block whose
+/// wakers the children hold; `visit(target, i, cx)` polls child `i` with its own waker.
+/// A child not started yet starts only while `window` has room.
+#[inline]
+pub(crate) fn per_child_pass<T, P>(
+    target: &mut T,
+    queue: impl Fn(&mut T) -> &mut Block<P>,
+    window: &mut Window,
+    cx: &mut Context<'_>,
+    mut visit: impl FnMut(&mut T, usize, &mut Context<'_>) -> Visit,
+) {
+    // Register before reading the ready set: a wake after that point wakes us.
+    queue(target).register(cx.waker());
+    // Only the children woken before this pass: one woken during it (by itself, say)
+    // waits for the next pass, so each child is polled at most once here.
+    queue(target).collect_woken();
+    // Without a limit (the usual case) there is nothing to count: a loop of its own
+    // keeps the window out of it.
+    if window.limited() {
+        limited_pass(target, &queue, window, cx, &mut visit)
+    } else {
+        unlimited_pass(target, &queue, cx, &mut visit)
+    }
+}
+
+/// Polls child `index` with its own waker.
+#[inline(always)]
+fn poll_one<T, P>(
+    target: &mut T,
+    queue: &impl Fn(&mut T) -> &mut Block<P>,
+    index: usize,
+    visit: &mut impl FnMut(&mut T, usize, &mut Context<'_>) -> Visit,
+) -> Visit {
+    let waker = queue(target).waker(index);
+    visit(target, index, &mut Context::from_waker(&waker))
+}
+
+/// The loop of [`per_child_pass`] without a limit: the woken children, then a plain run
+/// over the children never polled, as far as the budget goes.
+#[inline(always)]
+fn unlimited_pass<T, P>(
+    target: &mut T,
+    queue: &impl Fn(&mut T) -> &mut Block<P>,
+    cx: &mut Context<'_>,
+    visit: &mut impl FnMut(&mut T, usize, &mut Context<'_>) -> Visit,
+) {
+    let mut polled = 0;
+    while polled < BUDGET {
+        let Some(index) = queue(target).next_woken() else {
+            break;
+        };
+        match poll_one(target, queue, index, visit) {
+            Visit::Skipped => {}
+            Visit::Stop => return,
+            Visit::Pending | Visit::Finished | Visit::Closing => polled += 1,
+        }
+    }
+    // Children never polled are never queued, and a wake during this pass goes to the
+    // next one, so no woken child can come before them any more. (Each is running, so
+    // each visit is a poll.)
+    let never = queue(target).never_polled();
+    let end = never.end.min(never.start + (BUDGET - polled));
+    for index in never.start..end {
+        if poll_one(target, queue, index, visit) == Visit::Stop {
+            queue(target).polled_up_to(index + 1);
+            return;
+        }
+    }
+    queue(target).polled_up_to(end);
+    if queue(target).has_ready(true) {
+        cx.waker().wake_by_ref();
+    }
+}
+
+/// The loop of [`per_child_pass`] under a limit: a child not started yet starts only
+/// while the window has room.
+#[inline(always)]
+fn limited_pass<T, P>(
+    target: &mut T,
+    queue: &impl Fn(&mut T) -> &mut Block<P>,
+    window: &mut Window,
+    cx: &mut Context<'_>,
+    visit: &mut impl FnMut(&mut T, usize, &mut Context<'_>) -> Visit,
+) {
+    let mut active = window.active();
+    let mut polled = 0;
+    let mut closing = false;
+    // Whether the pass ended with children left that may make progress.
+    let over_budget = loop {
+        if polled == BUDGET {
+            break true;
+        }
+        // The children not started yet wait for a place; once the gather is closing
+        // (fail-fast saw an error), none of them gets one.
+        let may_start = active < window.limit() && !closing;
+        let Some((index, fresh)) = queue(target).next(may_start) else {
+            break false;
+        };
+        active += usize::from(fresh);
+        let visited = poll_one(target, queue, index, visit);
+        match visited {
+            Visit::Skipped => {}
+            Visit::Pending => polled += 1,
+            Visit::Finished | Visit::Closing => {
+                polled += 1;
+                closing |= visited == Visit::Closing;
+                active -= 1;
+            }
+            Visit::Stop => {
+                active -= 1;
+                break false;
+            }
+        }
+    };
+    window.set_active(active);
+    if over_budget && queue(target).has_ready(active < window.limit()) {
+        cx.waker().wake_by_ref();
+    }
+}
+
+/// Per-child wakers in a block of their own, allocated at the first poll.
+#[derive(Debug, Default)]
+pub struct Wakers {
+    block: Option<Block<()>>,
+    window: Window,
+}
+
+impl<S: ?Sized> Readiness<S> for Wakers {
+    #[inline]
+    fn pass(
+        &mut self,
+        slots: Pin<&mut S>,
+        len: usize,
+        cx: &mut Context<'_>,
+        mut visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
+    ) {
+        let block = self.block.get_or_insert_with(|| Block::new(len, |_| ()));
+        let mut target = (block, slots);
+        per_child_pass(
+            &mut target,
+            |(block, _)| &mut **block,
+            &mut self.window,
+            cx,
+            |(_, slots), index, cx| visit(slots.as_mut(), index, cx),
+        );
+    }
+}
+
+impl Limit for Wakers {
+    fn set_limit(&mut self, limit: usize) {
+        self.window.set_limit(limit);
+    }
+}
+
+/// Sweeps while a `SmallVec` is inline (no allocation), uses per-child wakers once it has
+/// spilled to the heap.
+#[derive(Debug)]
+pub enum Adaptive {
+    /// Inline storage.
+    Sweep(Sweep),
+    /// Spilled storage.
+    Wakers(Wakers),
+}
+
+impl Limit for Adaptive {
+    /// A limit needs the per-child window, even for a gather small enough to sweep.
+    fn set_limit(&mut self, limit: usize) {
+        if let Adaptive::Sweep(_) = self {
+            *self = Adaptive::Wakers(Wakers::default());
+        }
+        if let Adaptive::Wakers(wakers) = self {
+            wakers.set_limit(limit);
+        }
+    }
+}
+
+impl<S: ?Sized> Readiness<S> for Adaptive {
+    #[inline]
+    fn pass(
+        &mut self,
+        slots: Pin<&mut S>,
+        len: usize,
+        cx: &mut Context<'_>,
+        visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
+    ) {
+        match self {
+            Adaptive::Sweep(sweep) => sweep.pass(slots, len, cx, visit),
+            Adaptive::Wakers(wakers) => wakers.pass(slots, len, cx, visit),
+        }
+    }
+}

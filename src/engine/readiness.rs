@@ -1,0 +1,110 @@
+//! Readiness: which children a pass polls, and with which waker.
+//!
+//! - [`Sweep`] polls every child still running with the gather's own waker. It needs no
+//!   allocation, which is why arrays and tuples use it (and everything, without `alloc`):
+//!   a waker must outlive the future, so it cannot point into a gather that is not on the
+//!   heap. A wake of any child costs a sweep over every slot.
+//! - Per-child wakers (`alloc`): each child gets a waker of its own, all sharing one heap
+//!   block with an atomic ready set; a wake queues only its child, and a pass polls only
+//!   the queued children, so a wake costs O(1) whatever the number of children. `Vec`
+//!   inputs keep their children in that block (`OwnWakers`, in `input/vec.rs`);
+//!   `SmallVec` inputs that spilled to the heap use a block of wakers alone (`Wakers`, in
+//!   `per_child.rs`).
+//!
+//! Every strategy runs the same pass shape: at most [`BUDGET`] child polls, each child at
+//! most once, and a self-wake if work is left.
+
+use core::pin::Pin;
+use core::task::Context;
+
+/// The most children one poll of a gather polls before it yields to its executor.
+///
+/// Over budget, the gather wakes itself and returns `Pending`, so that one large gather of
+/// ready children does not starve the other tasks of a single-threaded executor. The
+/// figure matches tokio's cooperative budget per task poll.
+pub(crate) const BUDGET: usize = 128;
+
+/// What a pass did with one slot, as the engine tells the readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visit {
+    /// The slot had nothing to poll (its child already finished).
+    Skipped,
+    /// The child was polled and is still pending.
+    Pending,
+    /// The child was polled and finished.
+    Finished,
+    /// The child was polled and finished, and the gather completes after this pass: poll
+    /// the children already running, start no new one.
+    Closing,
+    /// The child was polled and finished, and the pass must end now.
+    Stop,
+}
+
+/// A strategy for choosing the children of `S` that a pass polls.
+pub trait Readiness<S: ?Sized> {
+    /// Visits children that may make progress, each at most once, at most [`BUDGET`] of
+    /// them, giving each the context to poll it with, until `visit` says
+    /// [`Stop`](Visit::Stop). If it ends because the budget ran out with children left
+    /// that may make progress, it wakes the gather's waker first, so that the gather is
+    /// polled again for them.
+    fn pass(
+        &mut self,
+        slots: Pin<&mut S>,
+        len: usize,
+        cx: &mut Context<'_>,
+        visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
+    );
+}
+
+/// Polls every running child in turn, resuming where the last poll left off.
+#[derive(Debug, Default)]
+pub struct Sweep {
+    /// The slot the next pass starts at. (`u32`, with the engine's other fields, keeps a
+    /// gather over an array at its slots plus two words; no array has 2^32 futures.)
+    cursor: u32,
+}
+
+impl<S: ?Sized> Readiness<S> for Sweep {
+    #[inline]
+    fn pass(
+        &mut self,
+        mut slots: Pin<&mut S>,
+        len: usize,
+        cx: &mut Context<'_>,
+        mut visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
+    ) {
+        // From the cursor to the end, then from the start to the cursor: plain ranges, so
+        // that the index needs no wrapping and no bounds check on the way. The cursor is
+        // at 0 unless an earlier pass ran out of budget: that case gets a loop of its own.
+        let start = (self.cursor as usize).min(len);
+        let mut budget = BUDGET;
+        // Returns whether the pass ended inside `range`.
+        let mut sweep = |range: core::ops::Range<usize>| {
+            for index in range {
+                if budget == 0 {
+                    self.cursor = index as u32;
+                    cx.waker().wake_by_ref();
+                    return true;
+                }
+                match visit(slots.as_mut(), index, cx) {
+                    Visit::Skipped => {}
+                    Visit::Pending | Visit::Finished | Visit::Closing => budget -= 1,
+                    Visit::Stop => {
+                        self.cursor = if index + 1 == len {
+                            0
+                        } else {
+                            index as u32 + 1
+                        };
+                        return true;
+                    }
+                }
+            }
+            false
+        };
+        if start == 0 {
+            sweep(0..len);
+        } else if !sweep(start..len) {
+            sweep(0..start);
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Slot storage: where a gather keeps its children and their outputs.
+//!
+//! Every input shape (array, tuple, `Vec`, `SmallVec`; see `input/`) becomes one storage
+//! type that the engine and the modes see only through [`Slots`]: poll child `i`, look at
+//! or take what it left, take every output at the end. Arrays and `SmallVec`s are a pinned
+//! slice of [`Slot`]s underneath and share one implementation through [`SlotSlice`];
+//! tuples get theirs from a macro in `input/tuple.rs`; `Vec`s keep their children in the
+//! heap block of their wakers (`raw/vec_slots.rs`) and write outputs in place.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::Context;
+
+use super::readiness::Readiness;
+use super::slot::{Slot, Step};
+use crate::raw::pin as pinned;
+use crate::results::gathered::Outcomes;
+
+/// The engine's view of a gather's children.
+pub trait Slots {
+    /// Every child's output, in input order: `[O; N]`, `(A, B, ..)`, `Vec<O>`, ...
+    type Outputs;
+    /// How the engine picks which children to poll (see `readiness.rs`).
+    type Readiness: Readiness<Self>;
+
+    /// The readiness for this storage, before the first poll.
+    fn readiness(&self) -> Self::Readiness;
+
+    /// How many children the gather was given.
+    fn len(&self) -> usize;
+
+    /// Polls child `index` once if it is still running.
+    fn poll_step(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step;
+
+    /// Whether child `index` has finished and its output is still in its slot.
+    fn has_output(&self, index: usize) -> bool;
+
+    /// Drops whatever child `index` holds after a step of it panicked: the child itself
+    /// (its poll panicked), or the output it had just finished with (its drop panicked).
+    /// The slot holds nothing afterwards, even if this drop panics too.
+    fn discard(self: Pin<&mut Self>, index: usize);
+
+    /// Moves every output out, in input order. Called once, after every child finished.
+    fn take_outputs(self: Pin<&mut Self>) -> Self::Outputs;
+
+    /// Drops every child still running and every output still stored.
+    fn clear(self: Pin<&mut Self>);
+}
+
+/// Slots whose children all return `Result`s with one error type.
+pub trait ResultSlots: Slots<Outputs: Outcomes> {
+    /// Whether child `index` finished with an `Err`.
+    fn is_err(&self, index: usize) -> bool;
+
+    /// Moves child `index`'s `Err` out, if it finished with one.
+    fn take_err(self: Pin<&mut Self>, index: usize) -> Option<ErrorOf<Self>>;
+}
+
+/// The error type of the children of `S`.
+pub(crate) type ErrorOf<S> = <<S as Slots>::Outputs as Outcomes>::Error;
+
+/// Slots whose children all have one output type (arrays, `Vec`s, `SmallVec`s): the
+/// shapes that can hand out outputs one at a time, as they finish.
+pub trait UniformSlots: Slots {
+    /// Every child's output type.
+    type Output;
+
+    /// Moves child `index`'s output out. Called once, right after it finished.
+    fn take_one(self: Pin<&mut Self>, index: usize) -> Self::Output;
+}
+
+/// Slots whose children can be cut off for cause `X` ([`TimedOut`], or a caught panic):
+/// their outputs are `Result<_, E>` with `E: From<X>`.
+///
+/// [`TimedOut`]: crate::TimedOut
+pub trait CutOff<X>: Slots {
+    /// If child `index` is still running, drops it and stores `Err(E::from(cause()))` as
+    /// its output; returns whether it did. If the drop panics, the panic goes on (the
+    /// slot then holds nothing, or the error).
+    fn cut_off(self: Pin<&mut Self>, index: usize, cause: impl FnOnce() -> X) -> bool;
+
+    /// Stores `Err(E::from(cause))` for child `index`, whose slot holds nothing (it
+    /// panicked and was [discarded](Slots::discard)).
+    fn fail(self: Pin<&mut Self>, index: usize, cause: X);
+}
+
+impl<S: SlotSlice> UniformSlots for S {
+    type Output = <S::Future as Future>::Output;
+
+    fn take_one(self: Pin<&mut Self>, index: usize) -> Self::Output {
+        pinned::index(self.slots_pinned(), index).take_output()
+    }
+}
+
+impl<S, T, E, X> CutOff<X> for S
+where
+    S: SlotSlice,
+    S::Future: Future<Output = Result<T, E>>,
+    E: From<X>,
+{
+    fn cut_off(self: Pin<&mut Self>, index: usize, cause: impl FnOnce() -> X) -> bool {
+        pinned::index(self.slots_pinned(), index).cut_off(|| E::from(cause()))
+    }
+
+    fn fail(self: Pin<&mut Self>, index: usize, cause: X) {
+        pinned::index(self.slots_pinned(), index).fail(E::from(cause));
+    }
+}
+
+/// Storage that is a slice of slots of one future type underneath.
+pub trait SlotSlice {
+    /// The children's future type.
+    type Future: Future;
+    /// See [`Slots::Outputs`].
+    type Outputs;
+    /// See [`Slots::Readiness`].
+    type Readiness: Readiness<Self>;
+
+    fn readiness(&self) -> Self::Readiness;
+
+    fn slots(&self) -> &[Slot<Self::Future>];
+    fn slots_pinned(self: Pin<&mut Self>) -> Pin<&mut [Slot<Self::Future>]>;
+    /// Builds the output collection from the output of each index in turn.
+    fn collect_outputs(
+        len: usize,
+        output: impl FnMut(usize) -> <Self::Future as Future>::Output,
+    ) -> Self::Outputs;
+}
+
+impl<S: SlotSlice> Slots for S {
+    type Outputs = S::Outputs;
+    type Readiness = S::Readiness;
+
+    fn readiness(&self) -> S::Readiness {
+        SlotSlice::readiness(self)
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.slots().len()
+    }
+
+    #[inline]
+    fn poll_step(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step {
+        pinned::index(self.slots_pinned(), index).poll_step(cx)
+    }
+
+    fn has_output(&self, index: usize) -> bool {
+        self.slots()[index].is_finished()
+    }
+
+    fn discard(self: Pin<&mut Self>, index: usize) {
+        pinned::index(self.slots_pinned(), index).clear();
+    }
+
+    fn take_outputs(mut self: Pin<&mut Self>) -> Self::Outputs {
+        let len = self.len();
+        // Every slot is checked first: the copy below then reads each output on its own.
+        // Checked one by one, the compiler merges the copies into wide loads that straddle
+        // the state words the last pass has just written, a store-forwarding stall each.
+        assert!(
+            self.slots().iter().all(Slot::is_finished),
+            "gather: outputs taken before every child finished"
+        );
+        S::collect_outputs(len, |i| {
+            pinned::index(self.as_mut().slots_pinned(), i).take_output()
+        })
+    }
+
+    fn clear(mut self: Pin<&mut Self>) {
+        for i in 0..self.len() {
+            pinned::index(self.as_mut().slots_pinned(), i).clear();
+        }
+    }
+}
+
+impl<S, T, E> ResultSlots for S
+where
+    S: SlotSlice,
+    S::Future: Future<Output = Result<T, E>>,
+    S::Outputs: Outcomes<Error = E>,
+{
+    fn is_err(&self, index: usize) -> bool {
+        self.slots()[index].is_err()
+    }
+
+    fn take_err(self: Pin<&mut Self>, index: usize) -> Option<E> {
+        pinned::index(self.slots_pinned(), index).take_err()
+    }
+}

@@ -1,0 +1,86 @@
+//! `SmallVec<[F; K]>`, and the inputs of [`gather_iter`](crate::gather_iter): up to `K`
+//! children inline and swept with the gather's own waker; past that, spilled to the heap
+//! with per-child wakers in a block of their own.
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+
+use smallvec::SmallVec;
+
+use super::Input;
+use crate::engine::per_child::{Adaptive, Wakers};
+use crate::engine::readiness::Sweep;
+use crate::engine::slot::Slot;
+use crate::engine::slots::SlotSlice;
+use crate::raw::pin as pinned;
+
+/// How many futures [`gather_iter`](crate::gather_iter) keeps inline before it allocates.
+pub(crate) const ITER_INLINE: usize = 4;
+
+impl<F: Future, const K: usize> crate::sealed::Input for SmallVec<[F; K]> {}
+
+impl<F: Future, const K: usize> Input for SmallVec<[F; K]> {
+    type Slots = SmallVecSlots<[Slot<F>; K]>;
+
+    fn into_slots(self) -> Self::Slots {
+        SmallVecSlots::new(self)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Slots inline up to `K` children, on the heap past that (a `SmallVec` input or
+    /// [`gather_iter`](crate::gather_iter)).
+    pub struct SmallVecSlots<A>
+    where
+        A: smallvec::Array,
+    {
+        #[pin]
+        slots: SmallVec<A>,
+    }
+}
+
+impl<A: smallvec::Array> fmt::Debug for SmallVecSlots<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmallVecSlots")
+            .field("len", &self.slots.len())
+            .finish()
+    }
+}
+
+impl<F: Future, const K: usize> SmallVecSlots<[Slot<F>; K]> {
+    pub(crate) fn new(futures: impl IntoIterator<Item = F>) -> Self {
+        SmallVecSlots {
+            slots: futures.into_iter().map(Slot::new).collect(),
+        }
+    }
+}
+
+impl<F: Future, const K: usize> SlotSlice for SmallVecSlots<[Slot<F>; K]> {
+    type Future = F;
+    type Outputs = SmallVec<[F::Output; K]>;
+    type Readiness = Adaptive;
+
+    fn readiness(&self) -> Adaptive {
+        if self.slots.spilled() {
+            Adaptive::Wakers(Wakers::default())
+        } else {
+            Adaptive::Sweep(Sweep::default())
+        }
+    }
+
+    fn slots(&self) -> &[Slot<F>] {
+        &self.slots
+    }
+
+    fn slots_pinned(self: Pin<&mut Self>) -> Pin<&mut [Slot<F>]> {
+        pinned::small_vec(self.project().slots)
+    }
+
+    fn collect_outputs(
+        len: usize,
+        output: impl FnMut(usize) -> F::Output,
+    ) -> SmallVec<[F::Output; K]> {
+        (0..len).map(output).collect()
+    }
+}

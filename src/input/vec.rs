@@ -1,0 +1,132 @@
+//! `Vec<F>`: each child moves into the heap block of its waker (`raw/vec_slots.rs`), so
+//! that a wake, the poll that follows and the bookkeeping touch the same memory.
+
+use alloc::vec::Vec;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use super::Input;
+use crate::engine::limit::{Limit, Window};
+use crate::engine::per_child::per_child_pass;
+use crate::engine::readiness::{Readiness, Visit};
+use crate::engine::slot::Step;
+use crate::engine::slots::{CutOff, ResultSlots, Slots, UniformSlots};
+use crate::raw::vec_slots::VecSlots;
+
+impl<F: Future> crate::sealed::Input for Vec<F> {}
+
+impl<F: Future> Input for Vec<F> {
+    type Slots = VecSlots<F>;
+
+    fn into_slots(self) -> Self::Slots {
+        VecSlots::new(self)
+    }
+}
+
+impl<F: Future> Slots for VecSlots<F> {
+    type Outputs = Vec<F::Output>;
+    type Readiness = OwnWakers;
+
+    fn readiness(&self) -> OwnWakers {
+        OwnWakers::default()
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        VecSlots::len(self)
+    }
+
+    #[inline]
+    fn poll_step(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step {
+        match self.get_mut().poll(index, cx) {
+            None => Step::NotRunning,
+            Some(Poll::Pending) => Step::Pending,
+            Some(Poll::Ready(())) => Step::Finished,
+        }
+    }
+
+    fn has_output(&self, index: usize) -> bool {
+        self.output(index).is_some()
+    }
+
+    fn discard(self: Pin<&mut Self>, index: usize) {
+        self.get_mut().discard(index);
+    }
+
+    fn take_outputs(self: Pin<&mut Self>) -> Vec<F::Output> {
+        self.get_mut().take_outputs()
+    }
+
+    fn clear(self: Pin<&mut Self>) {
+        self.get_mut().clear();
+    }
+}
+
+impl<F, T, E, X> CutOff<X> for VecSlots<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: From<X>,
+{
+    fn cut_off(self: Pin<&mut Self>, index: usize, cause: impl FnOnce() -> X) -> bool {
+        self.get_mut().cut_off(index, || Err(E::from(cause())))
+    }
+
+    fn fail(self: Pin<&mut Self>, index: usize, cause: X) {
+        self.get_mut().fail(index, Err(E::from(cause)));
+    }
+}
+
+impl<F: Future> UniformSlots for VecSlots<F> {
+    type Output = F::Output;
+
+    fn take_one(self: Pin<&mut Self>, index: usize) -> F::Output {
+        let taken = self.get_mut().take_output_if(index, |_| true);
+        taken.expect("gather: the output of a child that just finished")
+    }
+}
+
+impl<F, T, E> ResultSlots for VecSlots<F>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    fn is_err(&self, index: usize) -> bool {
+        self.output(index).is_some_and(Result::is_err)
+    }
+
+    fn take_err(self: Pin<&mut Self>, index: usize) -> Option<E> {
+        self.get_mut().take_output_if(index, Result::is_err)?.err()
+    }
+}
+
+/// Readiness of a `Vec` gather: the per-child wakers live in its own block, beside the
+/// children.
+#[derive(Debug, Default)]
+pub struct OwnWakers {
+    window: Window,
+}
+
+impl Limit for OwnWakers {
+    fn set_limit(&mut self, limit: usize) {
+        self.window.set_limit(limit);
+    }
+}
+
+impl<F: Future> Readiness<VecSlots<F>> for OwnWakers {
+    #[inline]
+    fn pass(
+        &mut self,
+        slots: Pin<&mut VecSlots<F>>,
+        _len: usize,
+        cx: &mut Context<'_>,
+        mut visit: impl FnMut(Pin<&mut VecSlots<F>>, usize, &mut Context<'_>) -> Visit,
+    ) {
+        per_child_pass(
+            slots.get_mut(),
+            VecSlots::block,
+            &mut self.window,
+            cx,
+            |slots, index, cx| visit(Pin::new(slots), index, cx),
+        );
+    }
+}
