@@ -1,4 +1,9 @@
-//! The gather engine: slot storage, readiness, and the drivers of each mode.
+//! The [`Gather`] future: the entry points ([`gather`], [`gather_iter`]), the builder
+//! methods of the layers (`deadline`, `catch_panics`, `limit`), and settle-all, the default
+//! mode, whose driver is the future itself. The other modes add their builder methods in
+//! `mode/`.
+//!
+//! It may use the engine, the inputs, the layers and the results; the modes use it.
 
 use core::fmt;
 use core::future::Future;
@@ -199,7 +204,7 @@ impl<I: Input, L> Gather<I, L> {
     /// handed out last, one per item, in input order). This is `asyncio.wait_for` and
     /// `asyncio.wait(timeout=...)`.
     ///
-    /// The children's outputs must be `Result<_, E>` with `E: From<`[`TimedOut`]`>`.
+    /// The children's outputs must be `Result<_, E>` with `E: From<`[`TimedOut`](crate::TimedOut)`>`.
     ///
     /// # Panics
     ///
@@ -244,7 +249,7 @@ impl<I: Input, L> Gather<I, L> {
     /// Without it, a child's panic unwinds out of the gather's poll and the gather is
     /// poisoned: polling it again panics, and dropping it drops every child exactly once.
     ///
-    /// The children's outputs must be `Result<_, E>` with `E: From<`[`Panicked`]`>`.
+    /// The children's outputs must be `Result<_, E>` with `E: From<`[`Panicked`](crate::Panicked)`>`.
     ///
     /// # Panics
     ///

@@ -111,17 +111,8 @@ mod raw;
 /// What a gather hands back: `Gathered` and `CompoundError`.
 mod results;
 
-/// The supertraits that seal the public traits users may name but not implement: one
-/// module, one trait per family of sealed traits (one trait for all would make `[F; N]`
-/// as an input and `[Result<T, E>; N]` as outcomes overlap).
-mod sealed {
-    pub trait Input {}
-    pub trait Layers {}
-    pub trait Outcomes {}
-    pub trait ErrorStore {}
-    #[cfg(feature = "alloc")]
-    pub trait DynError {}
-}
+/// The supertraits that seal the public traits users may name but not implement.
+mod sealed;
 
 #[cfg(feature = "alloc")]
 pub use crate::gather::gather_iter;

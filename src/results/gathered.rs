@@ -404,7 +404,7 @@ impl<T, E, const N: usize> SliceOutcomes for [Result<T, E>; N] {
 }
 
 #[cfg(feature = "alloc")]
-mod heap {
+mod vec_outcomes {
     use alloc::vec::Vec;
 
     use smallvec::SmallVec;
@@ -412,7 +412,7 @@ mod heap {
     use super::{unwrap_ok, Outcomes, SliceOutcomes, SOME_ERR};
     use crate::results::compound::{CompoundError, Heap};
 
-    macro_rules! heap_outcomes {
+    macro_rules! vec_outcomes {
         ($(impl[$($generics:tt)*] $list:ty => $successes:ty;)*) => {$(
             impl<$($generics)*> crate::sealed::Outcomes for $list {}
 
@@ -455,7 +455,7 @@ mod heap {
         )*};
     }
 
-    heap_outcomes! {
+    vec_outcomes! {
         impl[T, E] Vec<Result<T, E>> => Vec<T>;
         impl[T, E, const K: usize] SmallVec<[Result<T, E>; K]> => SmallVec<[T; K]>;
     }
