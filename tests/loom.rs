@@ -206,3 +206,35 @@ fn a_wake_racing_a_new_registration_reaches_the_new_waker() {
         }
     });
 }
+
+/// Contract 6: once the gather is dropped, the caller's waker it registered is dropped,
+/// even if a child's waker is waking it at that very moment on another thread (that thread
+/// drops it when it is done), while the children's wakers live on.
+#[test]
+fn the_callers_waker_is_dropped_with_the_gather_even_during_a_child_wake() {
+    model(|| {
+        let signals = signals(1);
+        let (caller, waker) = counter();
+        let mut gather = Box::pin(gather(children(&signals)));
+        assert!(gather
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        drop(waker);
+        // The child keeps its waker (in its signal); another thread wakes a clone of it by
+        // reference while this one drops the gather.
+        let kept = signals[0].waker.lock().unwrap().clone().unwrap();
+        let waking = thread::spawn(move || {
+            kept.wake_by_ref();
+            kept
+        });
+        drop(gather);
+        let kept = waking.join().unwrap();
+        assert_eq!(
+            std::sync::Arc::strong_count(&caller),
+            1,
+            "the gather is gone but its clone of the caller's waker lives on"
+        );
+        drop(kept);
+    });
+}
