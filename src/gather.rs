@@ -184,7 +184,7 @@ pin_project_lite::pin_project! {
 
 impl<I: Input> Gather<I> {
     fn from_slots(slots: I::Slots) -> Self {
-        let engine = Engine::new(slots.len(), slots.readiness());
+        let engine = Engine::new(slots.readiness());
         Gather {
             slots,
             layers: NoDeadline,
@@ -342,6 +342,12 @@ impl<I: Input, L> Gather<I, L> {
         self
     }
 
+    /// The storage, pinned: for tests of storages that change while the gather runs.
+    #[cfg(test)]
+    pub(crate) fn slots_mut(self: Pin<&mut Self>) -> Pin<&mut I::Slots> {
+        self.project().slots
+    }
+
     /// Whether the gather was never polled (builder methods may still be called).
     pub(crate) fn is_fresh(&self) -> bool {
         self.engine.is_fresh()
@@ -349,7 +355,7 @@ impl<I: Input, L> Gather<I, L> {
 
     /// How many children have not finished (or, as completed, been yielded) yet.
     pub(crate) fn remaining(&self) -> usize {
-        self.engine.remaining()
+        self.slots.len() - self.engine.finished()
     }
 
     /// Whether the gather has handed back its output (or, as completed, its last item).
@@ -425,7 +431,7 @@ impl<I: Input, L> fmt::Debug for Gather<I, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gather")
             .field("len", &self.len())
-            .field("remaining", &self.engine.remaining())
+            .field("remaining", &self.remaining())
             .field("terminated", &self.engine.is_terminated())
             .finish()
     }

@@ -114,6 +114,10 @@ mod results;
 /// The supertraits that seal the public traits users may name but not implement.
 mod sealed;
 
+/// A storage that grows, with slots apart from input indices: the seam, under test.
+#[cfg(all(test, feature = "std"))]
+mod growing;
+
 #[cfg(feature = "alloc")]
 pub use crate::gather::gather_iter;
 pub use crate::gather::{gather, Gather, GatherExt};

@@ -63,22 +63,24 @@ pub(crate) enum After {
 pub(crate) enum Pass {
     /// Every child finished, or the driver asked to complete: the gather is done.
     Complete,
-    /// Child `index` finished and the driver asked for it ([`After::Yield`]).
+    /// The child in this slot finished and the driver asked for it ([`After::Yield`]).
     Yielded(usize),
 }
 
 /// Bookkeeping shared by every mode: how many children are still running, the phase, and
 /// the readiness that picks which children to poll.
 pub(crate) struct Engine<R> {
-    remaining: usize,
+    /// How many children have finished (or, as completed, been yielded). The total is
+    /// the storage's: read at each poll, so a storage may grow between polls.
+    finished: usize,
     phase: Phase,
     readiness: R,
 }
 
 impl<R> Engine<R> {
-    pub(crate) fn new(len: usize, readiness: R) -> Self {
+    pub(crate) fn new(readiness: R) -> Self {
         Engine {
-            remaining: len,
+            finished: 0,
             phase: Phase::Fresh,
             readiness,
         }
@@ -100,8 +102,8 @@ impl<R> Engine<R> {
     }
 
     /// How many children have not finished yet.
-    pub(crate) fn remaining(&self) -> usize {
-        self.remaining
+    pub(crate) fn finished(&self) -> usize {
+        self.finished
     }
 
     /// Checks that the gather may be polled, and marks it as inside a poll.
@@ -169,7 +171,7 @@ impl<R> Engine<R> {
         };
         if let Some(from) = layers.cut_off_from() {
             *from = match pass {
-                Pass::Yielded(index) => index + 1,
+                Pass::Yielded(slot) => slot + 1,
                 Pass::Complete => len,
             };
         }
@@ -198,20 +200,21 @@ impl<R> Engine<R> {
         L: Layer<S>,
     {
         let mut yielded = None;
-        for index in 0..slots.len() {
-            let cut_off = L::cut_off(slots.as_mut(), index);
+        for slot in 0..slots.len() {
+            let cut_off = L::cut_off(slots.as_mut(), slot);
             if cut_off && yielded.is_none() {
-                self.remaining -= 1;
-                if finished(slots.as_mut(), index) == After::Yield {
-                    yielded = Some(index);
+                self.finished += 1;
+                if finished(slots.as_mut(), slot) == After::Yield {
+                    yielded = Some(slot);
                 }
             }
         }
         match yielded {
-            Some(index) => Pass::Yielded(index),
+            Some(slot) => Pass::Yielded(slot),
             None => {
                 debug_assert_eq!(
-                    self.remaining, 0,
+                    self.finished,
+                    slots.len(),
                     "gather: children left after the deadline"
                 );
                 Pass::Complete
@@ -219,7 +222,7 @@ impl<R> Engine<R> {
         }
     }
 
-    /// Hands the next cut-off child, from index `from` on, to a driver that yields. Such a
+    /// Hands the next cut-off child, from slot `from` on, to a driver that yields. Such a
     /// driver takes each output as it yields it, so an output still in its slot is a
     /// cut-off child's.
     fn next_cut_off<S: Slots + ?Sized>(
@@ -228,17 +231,18 @@ impl<R> Engine<R> {
         from: usize,
         finished: &mut impl FnMut(Pin<&mut S>, usize) -> After,
     ) -> Pass {
-        for index in from..slots.len() {
-            if !slots.has_output(index) {
+        for slot in from..slots.len() {
+            if !slots.has_output(slot) {
                 continue;
             }
-            self.remaining -= 1;
-            if finished(slots.as_mut(), index) == After::Yield {
-                return Pass::Yielded(index);
+            self.finished += 1;
+            if finished(slots.as_mut(), slot) == After::Yield {
+                return Pass::Yielded(slot);
             }
         }
         debug_assert_eq!(
-            self.remaining, 0,
+            self.finished,
+            slots.len(),
             "gather: children left after the deadline"
         );
         Pass::Complete
@@ -260,10 +264,10 @@ impl<R> Engine<R> {
         // Counted in a local and written back after the pass, so that the loop keeps it in
         // a register. (If a child panics out of the pass, the gather is poisoned and the
         // count is never used again.)
-        let mut remaining = self.remaining;
+        let len = slots.len();
+        let mut remaining = len - self.finished;
         let mut complete = remaining == 0;
         let mut yielded = None;
-        let len = slots.len();
         self.readiness.pass(
             slots.as_mut(),
             len,
@@ -292,7 +296,7 @@ impl<R> Engine<R> {
                 }
             },
         );
-        self.remaining = remaining;
+        self.finished = len - remaining;
 
         if let Some(index) = yielded {
             return Poll::Ready(Pass::Yielded(index));
@@ -309,7 +313,7 @@ impl<R> Engine<R> {
 impl<R> fmt::Debug for Engine<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine")
-            .field("remaining", &self.remaining)
+            .field("finished", &self.finished)
             .field("phase", &self.phase)
             .finish()
     }

@@ -29,6 +29,18 @@ pub trait Slots {
     /// How many children the gather was given.
     fn len(&self) -> usize;
 
+    /// The input index of the child in slot `slot`: the index the caller sees (in an
+    /// as-completed item, a `TimedOut`, a `Panicked`) and its place in an ordered result.
+    ///
+    /// Slots are the storage's own numbering: the engine and the readiness work on
+    /// them, and only this tells them apart from input indices. Every storage today keeps
+    /// one slot per input, in input order, so the two are the same number; a storage
+    /// that reuses slots (a window over lazy inputs) maps them here.
+    #[inline]
+    fn input_index(&self, slot: usize) -> usize {
+        slot
+    }
+
     /// Polls child `index` once if it is still running.
     fn poll_step(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step;
 

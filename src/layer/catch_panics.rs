@@ -80,13 +80,13 @@ impl<L> CatchPanics<L> {
 impl<L> crate::sealed::Layers for CatchPanics<L> {}
 
 impl<L: Layer<S>, S: CutOff<Panicked> + ?Sized> Layer<S> for CatchPanics<L> {
-    fn poll_child(mut slots: Pin<&mut S>, index: usize, cx: &mut Context<'_>) -> Step
+    fn poll_child(mut slots: Pin<&mut S>, slot: usize, cx: &mut Context<'_>) -> Step
     where
         S: Slots,
     {
         // Unwind safety: after a panic the child is dropped without being polled again,
         // and nothing else was borrowed across the poll.
-        let payload = match catch_unwind(AssertUnwindSafe(|| slots.as_mut().poll_step(index, cx))) {
+        let payload = match catch_unwind(AssertUnwindSafe(|| slots.as_mut().poll_step(slot, cx))) {
             Ok(step) => return step,
             Err(payload) => payload,
         };
@@ -94,9 +94,10 @@ impl<L: Layer<S>, S: CutOff<Panicked> + ?Sized> Layer<S> for CatchPanics<L> {
         // output it finished with. A panic in that drop is caught as well, and goes with
         // it: the child's outcome is the first panic.
         drop(catch_unwind(AssertUnwindSafe(|| {
-            slots.as_mut().discard(index)
+            slots.as_mut().discard(slot)
         })));
-        slots.fail(index, Panicked { index, payload });
+        let index = slots.input_index(slot);
+        slots.fail(slot, Panicked { index, payload });
         Step::Finished
     }
 

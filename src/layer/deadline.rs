@@ -91,8 +91,9 @@ impl<F: Future, S: CutOff<TimedOut> + ?Sized> Layer<S> for Deadline<F> {
         self.project().cut_off_from.as_mut()
     }
 
-    fn cut_off(slots: Pin<&mut S>, index: usize) -> bool {
-        slots.cut_off(index, || TimedOut { index })
+    fn cut_off(slots: Pin<&mut S>, slot: usize) -> bool {
+        let index = slots.input_index(slot);
+        slots.cut_off(slot, || TimedOut { index })
     }
 }
 

@@ -7,7 +7,7 @@ use core::task::{ready, Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 
-use crate::engine::slots::UniformSlots;
+use crate::engine::slots::{Slots, UniformSlots};
 use crate::engine::{After, Pass};
 use crate::gather::{assert_fresh, Gather};
 use crate::input::Input;
@@ -203,7 +203,7 @@ where
             cx,
             |_, _| After::Yield,
             |slots, pass| match pass {
-                Pass::Yielded(index) => Some((index, slots.take_one(index))),
+                Pass::Yielded(slot) => Some((slots.input_index(slot), slots.take_one(slot))),
                 Pass::Complete => None,
             },
         )

@@ -50,9 +50,10 @@ struct Header {
 struct Node {
     /// The next node down the ready stack, or in the consumer's local list.
     next: AtomicPtr<Node>,
-    /// The child's index; also how a waker finds the header. (`u32` keeps a node at two
-    /// words: a gather with per-child wakers takes at most `u32::MAX` futures.)
-    index: u32,
+    /// The entry's slot: its place in the block, which is how a waker finds the header
+    /// (not the input index: a storage that reuses slots maps the two). `u32` keeps a node
+    /// at two words: a gather with per-child wakers takes at most `u32::MAX` futures.
+    slot: u32,
     /// Whether the node is on the stack or in the consumer's local list.
     queued: AtomicBool,
 }
@@ -129,15 +130,15 @@ impl<P> Block<P> {
                 len,
             });
             let entries = base.as_ptr().add(offset).cast::<Entry<P>>();
-            for index in 0..len {
-                entries.add(index).write(Entry {
+            for slot in 0..len {
+                entries.add(slot).write(Entry {
                     node: Node {
                         next: AtomicPtr::new(ptr::null_mut()),
-                        // `len` fits in `u32` (checked in `layout`), so `index` does.
-                        index: index as u32,
+                        // `len` fits in `u32` (checked in `layout`), so `slot` does.
+                        slot: slot as u32,
                         queued: AtomicBool::new(false),
                     },
-                    payload: UnsafeCell::new(payload(index)),
+                    payload: UnsafeCell::new(payload(slot)),
                 });
             }
         }
@@ -159,16 +160,16 @@ impl<P> Block<P> {
     }
 
     #[inline]
-    fn entry(&self, index: usize) -> *mut Entry<P> {
-        assert!(index < self.len(), "gather: child index out of bounds");
-        // SAFETY: `index < len`, so the offset stays inside the block.
+    fn entry(&self, slot: usize) -> *mut Entry<P> {
+        assert!(slot < self.len(), "gather: slot out of bounds");
+        // SAFETY: `slot < len`, so the offset stays inside the block.
         unsafe {
             self.header
                 .as_ptr()
                 .cast::<u8>()
                 .add(entries_offset::<P>())
                 .cast::<Entry<P>>()
-                .add(index)
+                .add(slot)
         }
     }
 
@@ -178,21 +179,21 @@ impl<P> Block<P> {
         self.len
     }
 
-    /// Payload `index`, shared.
+    /// Payload `slot`, shared.
     #[inline]
-    pub(crate) fn payload(&self, index: usize) -> &P {
+    pub(crate) fn payload(&self, slot: usize) -> &P {
         // SAFETY: the entry is initialised; payloads are only ever reached through this
         // handle, and `&self` rules out a `&mut` to it.
-        unsafe { &*(*self.entry(index)).payload.get() }
+        unsafe { &*(*self.entry(slot)).payload.get() }
     }
 
-    /// Payload `index`, pinned: the block never moves its entries.
+    /// Payload `slot`, pinned: the block never moves its entries.
     #[inline]
-    pub(crate) fn payload_pinned(&mut self, index: usize) -> Pin<&mut P> {
+    pub(crate) fn payload_pinned(&mut self, slot: usize) -> Pin<&mut P> {
         // SAFETY: the entry is initialised and only reached through this handle, which we
         // hold exclusively. The block is never reallocated and entries never move until
         // they are dropped in place (in `drop`), so the payload is pinned.
-        unsafe { Pin::new_unchecked(&mut *(*self.entry(index)).payload.get()) }
+        unsafe { Pin::new_unchecked(&mut *(*self.entry(slot)).payload.get()) }
     }
 
     /// Tells the block that its payloads own nothing any more (every child has finished
@@ -243,8 +244,8 @@ impl<P> Block<P> {
     /// node is unqueued, so a wake from now on queues it again.
     #[inline]
     pub(crate) fn next(&mut self, may_start: bool) -> Option<(usize, bool)> {
-        if let Some(index) = self.next_woken() {
-            return Some((index, false));
+        if let Some(slot) = self.next_woken() {
+            return Some((slot, false));
         }
         if self.fresh == self.len() || !may_start {
             return None;
@@ -287,7 +288,7 @@ impl<P> Block<P> {
                 self.local_tail = ptr::null_mut();
             }
             (*node).queued.swap(false, Ordering::AcqRel);
-            Some((*node).index as usize)
+            Some((*node).slot as usize)
         }
     }
 
@@ -299,12 +300,12 @@ impl<P> Block<P> {
             || !self.header().ready.load(Ordering::Relaxed).is_null()
     }
 
-    /// Child `index`'s waker, borrowing this handle's reference: cloning it takes a
+    /// Child `slot`'s waker, borrowing this handle's reference: cloning it takes a
     /// reference of its own; dropping the borrow does nothing.
     #[inline]
-    pub(crate) fn waker(&self, index: usize) -> ManuallyDrop<Waker> {
+    pub(crate) fn waker(&self, slot: usize) -> ManuallyDrop<Waker> {
         // SAFETY: the node is the first field of a live entry (`repr(C)`).
-        let node = unsafe { ptr::addr_of!((*self.entry(index)).node) };
+        let node = unsafe { ptr::addr_of!((*self.entry(slot)).node) };
         let raw = RawWaker::new(node.cast(), &Self::VTABLE);
         // SAFETY: `raw` points at a live node and uses the vtable below, whose functions
         // uphold the `RawWaker` contract (see each); `ManuallyDrop` keeps the borrow from
@@ -321,12 +322,12 @@ impl<P> Block<P> {
     ///
     /// `node` points at the node of an entry of a live `Block<P>`.
     unsafe fn header_of(node: *const Node) -> *mut Header {
-        // SAFETY: entry `index` sits `entries_offset + index * size_of::<Entry>()` bytes
+        // SAFETY: entry `slot` sits `entries_offset + slot * size_of::<Entry>()` bytes
         // into its block and starts with its node, so stepping back that far lands on the
         // header, in the same allocation.
         unsafe {
-            let index = (*node).index as usize;
-            let back = entries_offset::<P>() + index * size_of::<Entry<P>>();
+            let slot = (*node).slot as usize;
+            let back = entries_offset::<P>() + slot * size_of::<Entry<P>>();
             node.cast::<u8>().sub(back).cast::<Header>().cast_mut()
         }
     }
@@ -452,11 +453,11 @@ impl<P> Drop for Block<P> {
         }
         let _release = Release(self.header.as_ptr(), Self::release);
         if self.drop_payloads {
-            for_each_to_the_end(0..self.len(), |index| {
+            for_each_to_the_end(0..self.len(), |slot| {
                 // SAFETY: every entry's payload is initialised and dropped exactly once,
                 // here (a drop that panics counts as done, and the loop goes on past it);
                 // the block is freed only after (by `_release`).
-                unsafe { ptr::drop_in_place((*self.entry(index)).payload.get()) };
+                unsafe { ptr::drop_in_place((*self.entry(slot)).payload.get()) };
             });
         }
         self.header().parent.clear();
