@@ -150,9 +150,7 @@ impl<R> Engine<R> {
         let from = match layers.as_mut().cut_off_from().copied() {
             Some(from) => from,
             None => {
-                if let Poll::Ready(pass) =
-                    self.pass(slots.as_mut(), cx, L::poll_child, &mut finished)
-                {
+                if let Poll::Ready(pass) = self.pass::<S, L>(slots.as_mut(), cx, &mut finished) {
                     return Poll::Ready(pass);
                 }
                 // Children that finished in this poll count as finished, whatever the timer.
@@ -248,17 +246,17 @@ impl<R> Engine<R> {
         Pass::Complete
     }
 
-    /// Runs one pass over the children that may make progress: `poll_child(slots, i, cx)`
-    /// polls child `i` (its layers may catch a panic). `Pending` when children are left
-    /// to wait for.
-    fn pass<S: Slots + ?Sized>(
+    /// Runs one pass over the children that may make progress, each polled through the
+    /// layers `L` (which may catch a panic). `Pending` when children are left to wait for.
+    fn pass<S, L>(
         &mut self,
         mut slots: Pin<&mut S>,
         cx: &mut Context<'_>,
-        mut poll_child: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Step,
         finished: &mut impl FnMut(Pin<&mut S>, usize) -> After,
     ) -> Poll<Pass>
     where
+        S: Slots + ?Sized,
+        L: Layer<S>,
         R: Readiness<S>,
     {
         // Counted in a local and written back after the pass, so that the loop keeps it in
@@ -272,7 +270,7 @@ impl<R> Engine<R> {
             slots.as_mut(),
             len,
             cx,
-            |mut slots, i, cx| match poll_child(slots.as_mut(), i, cx) {
+            |mut slots, i, cx| match L::poll_child(slots.as_mut(), i, cx) {
                 Step::NotRunning => Visit::Skipped,
                 Step::Pending => Visit::Pending,
                 Step::Finished => {
