@@ -1,5 +1,6 @@
 //! The fuzz harness (`tests/model`, also run by `fuzz/`) over a fixed set of seeds, so that
-//! the default test command checks every mode, layer and input shape against the model
+//! the default test command checks every mode, layer, input shape and panic (of a child,
+//! an output, the timer or the caller's waker, and where it ends up) against the model
 //! without nightly. See `tests/model/mod.rs` for what each run checks.
 mod model;
 
@@ -21,10 +22,11 @@ fn every_seeded_scenario_matches_the_model() {
     for seed in seeds() {
         let bytes = bytes_from_seed(seed, 4096);
         let result = std::panic::catch_unwind(|| model::run(&bytes));
-        let (scenario, ending) = match result {
+        let (scenario, report) = match result {
             Ok(run) => run,
             Err(panic) => {
-                eprintln!("seed {seed} failed");
+                let scenario = model::Scenario::decode(&mut model::Choices::new(&bytes));
+                eprintln!("seed {seed} failed: {scenario:?}");
                 std::panic::resume_unwind(panic)
             }
         };
@@ -33,7 +35,10 @@ fn every_seeded_scenario_matches_the_model() {
             Mode::FailFast => "fail fast",
             Mode::AsCompleted { .. } => "as completed",
         };
-        covered.insert(format!("{mode}: {ending:?}"));
+        covered.insert(format!("{mode}: {:?}", report.ending));
+        for panic in &report.panics {
+            covered.insert(format!("{mode}: {panic}"));
+        }
         covered.insert(format!("{:?}", scenario.shape));
         for (on, layer) in [
             (scenario.limit.is_some(), "limit"),
@@ -67,7 +72,55 @@ fn every_seeded_scenario_matches_the_model() {
     for shape in [Shape::Vec, Shape::SmallVec, Shape::Array, Shape::Iter] {
         assert!(covered.contains(&format!("{shape:?}")), "{shape:?}");
     }
+    // Every panic of the contract, each where it must end up (see `PanicEvent`'s keys:
+    // what panicked, where it ran, where it came out), in every mode it applies to.
+    for (mode, key) in PANICS_IN_EVERY_MODE
+        .iter()
+        .flat_map(|key| ["settle all", "fail fast", "as completed"].map(|mode| (mode, *key)))
+        .chain(PANICS_IN_FAIL_FAST.iter().map(|key| ("fail fast", *key)))
+    {
+        assert!(covered.contains(&format!("{mode}: {key}")), "{mode}: {key}");
+    }
 }
+
+/// The panic cases every mode reaches.
+const PANICS_IN_EVERY_MODE: &[&str] = &[
+    // A child's poll: caught by catch_panics, or out of the poll (the gather poisoned).
+    "ChildPoll in ChildPoll -> Caught",
+    "ChildPoll in ChildPoll -> Poll",
+    // A child's drop before it finished: when the deadline cuts it off, when catch_panics
+    // drops it after its poll panicked (swallowed), when the caller drops it.
+    "ChildDropRunning in GatherPoll -> Poll (deadline)",
+    "ChildDropRunning in GatherPoll -> Swallowed",
+    "ChildDropRunning in CallerDrop -> CallerDrop",
+    // A child's drop right after it returned `Ready`.
+    "ChildDropFinished in GatherPoll -> Caught",
+    "ChildDropFinished in GatherPoll -> Poll",
+    // An output's drop, by the caller (the outputs, the stream, the gather).
+    "OutputDrop in CallerDrop -> CallerDrop",
+    // The timer.
+    "TimerPoll in GatherPoll -> Poll",
+    "TimerDrop in CallerDrop -> CallerDrop",
+    // The caller's waker, called by a child (its panic), by the gather, by the caller's
+    // drop, or by a wake from outside any poll (the test's, or a thread's).
+    "WakerClone in ChildPoll -> Caught",
+    "WakerClone in ChildPoll -> Poll",
+    "WakerClone in GatherPoll -> Poll",
+    "WakerWake in ChildPoll -> Caught",
+    "WakerWake in ChildPoll -> Poll",
+    "WakerWake in GatherPoll -> Poll",
+    "WakerWake in Environment -> Environment",
+    "WakerWake in OtherThread -> OtherThread",
+    "WakerDrop in GatherPoll -> Poll",
+    "WakerDrop in CallerDrop -> CallerDrop",
+    "WakerDrop in Environment -> Environment",
+];
+
+/// The panic cases only fail-fast reaches: the drops it makes in its poll after an error.
+const PANICS_IN_FAIL_FAST: &[&str] = &[
+    "ChildDropRunning in GatherPoll -> Poll (fail fast)",
+    "OutputDrop in GatherPoll -> Poll (fail fast)",
+];
 
 /// Inputs the fuzz targets once failed on (`fuzz/regressions/<target>/`), replayed in their
 /// target's mode.

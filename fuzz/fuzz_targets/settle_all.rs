@@ -1,5 +1,6 @@
-//! Arbitrary children, layers (limit, deadline, catch_panics), input shapes and poll and
-//! drop schedules, driven in the settle-all mode and checked against the model in
+//! Arbitrary children, layers (limit, deadline, catch_panics), input shapes, poll and
+//! drop schedules, and panics (of a child's poll or drop, an output's drop, the timer, the
+//! caller's waker), driven in the settle-all mode and checked against the model in
 //! `tests/model` (the same harness `tests/schedules.rs` runs over fixed seeds).
 #![no_main]
 

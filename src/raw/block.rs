@@ -442,7 +442,9 @@ impl<P> Drop for Block<P> {
     fn drop(&mut self) {
         // Drop every payload now, in input order: they may borrow data that does not
         // outlive the gather, while wakers may outlive it. Then let go of the gather's
-        // waker, so that wakers kept by children do not keep its task alive.
+        // waker, so that wakers kept by children do not keep its task alive, and of the
+        // handle's reference. Guards, so that both happen even if a payload's drop panics
+        // (dropped in reverse: the waker first, then the reference).
         struct Release(*mut Header, unsafe fn(*mut Header));
         impl Drop for Release {
             fn drop(&mut self) {
@@ -451,7 +453,15 @@ impl<P> Drop for Block<P> {
                 unsafe { (self.1)(self.0) }
             }
         }
+        struct Clear<'a>(&'a Header);
+        impl Drop for Clear<'_> {
+            fn drop(&mut self) {
+                self.0.parent.clear();
+            }
+        }
         let _release = Release(self.header.as_ptr(), Self::release);
+        // SAFETY: the header lives until `_release` drops, after `_clear`.
+        let _clear = Clear(unsafe { self.header.as_ref() });
         if self.drop_payloads {
             for_each_to_the_end(0..self.len(), |slot| {
                 // SAFETY: every entry's payload is initialised and dropped exactly once,
@@ -460,7 +470,6 @@ impl<P> Drop for Block<P> {
                 unsafe { ptr::drop_in_place((*self.entry(slot)).payload.get()) };
             });
         }
-        self.header().parent.clear();
     }
 }
 

@@ -25,8 +25,8 @@
 //!   first, and [`for_each_to_the_end`] drops the remaining entries while the panic
 //!   unwinds, so none leaks.
 //! - `block::Block`'s `Drop`, the payloads' `Drop` and the executor's waker's `drop`: the
-//!   payloads go first, through [`for_each_to_the_end`]; the block's reference is released
-//!   by a guard whatever panics.
+//!   payloads go first, through [`for_each_to_the_end`]; guards then let go of the
+//!   executor's waker and release the block's reference, whatever panics.
 //! - `block::Block::wake`, the executor's `wake_by_ref` (through `AtomicWaker::wake`): a
 //!   guard releases the waker's reference if it unwinds. `AtomicWaker::wake` lets go of
 //!   its `WAKING` state through a guard too.
