@@ -83,6 +83,8 @@ pub trait ErrorStore<E>: crate::sealed::ErrorStore {
         error_at: impl FnMut(usize) -> Option<E>,
     ) -> (Self::Entries, usize);
     #[doc(hidden)]
+    fn from_entries(entries: impl Iterator<Item = (usize, E)>) -> (Self::Entries, usize);
+    #[doc(hidden)]
     fn iter(entries: &Self::Entries) -> Self::Iter<'_>;
     #[doc(hidden)]
     fn get(entries: &Self::Entries, index: usize) -> Option<&E>;
@@ -132,6 +134,17 @@ impl<E, const N: usize> ErrorStore<E> for Inline<N> {
             error
         });
         (entries, len)
+    }
+
+    /// Each entry goes to its index, which must be below `N`.
+    fn from_entries(entries: impl Iterator<Item = (usize, E)>) -> ([Option<E>; N], usize) {
+        let mut places: [Option<E>; N] = core::array::from_fn(|_| None);
+        let mut len = 0;
+        for (index, error) in entries {
+            places[index] = Some(error);
+            len += 1;
+        }
+        (places, len)
     }
 
     type Iter<'a>
@@ -243,6 +256,15 @@ impl<E> ErrorStore<E> for Heap {
     ) -> (alloc::vec::Vec<(usize, E)>, usize) {
         let mut entries = alloc::vec::Vec::with_capacity(errors);
         entries.extend((0..total).filter_map(|i| error_at(i).map(|e| (i, e))));
+        let len = entries.len();
+        (entries, len)
+    }
+
+    /// The entries in the order given, which must be ascending by index.
+    fn from_entries(
+        entries: impl Iterator<Item = (usize, E)>,
+    ) -> (alloc::vec::Vec<(usize, E)>, usize) {
+        let entries: alloc::vec::Vec<_> = entries.collect();
         let len = entries.len();
         (entries, len)
     }
@@ -364,8 +386,6 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
 
     /// The first error in input order (the lowest index), with its index.
     ///
-    /// It is also what [`source`](core::error::Error::source) returns.
-    ///
     /// # Examples
     ///
     /// ```
@@ -376,6 +396,24 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     /// ```
     pub fn first(&self) -> (usize, &E) {
         S::iter(&self.entries)
+            .next()
+            .expect("a CompoundError is never empty")
+    }
+
+    /// The first error in input order (the lowest index), with its index, by value: "the"
+    /// error of a fail-fast gather.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # use futures::executor::block_on;
+    /// let checks = [ready(Ok(0)), ready(Err("disk full")), ready(Err("no network"))];
+    /// let error = block_on(gather::gather(checks).fail_fast()).unwrap_err();
+    /// assert_eq!(error.into_first(), (1, "disk full"));
+    /// ```
+    pub fn into_first(self) -> (usize, E) {
+        self.into_iter()
             .next()
             .expect("a CompoundError is never empty")
     }
@@ -458,6 +496,36 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     /// ```
     pub fn subgroup(self, pred: impl FnMut(&E) -> bool) -> Option<Self> {
         self.split(pred).0
+    }
+
+    /// Re-types every error with `f`, keeping each index: how a library hands its caller
+    /// a `CompoundError` of its own error type, or how errors become boxed for `?`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # use futures::executor::block_on;
+    /// #[derive(Debug, PartialEq)]
+    /// enum ApiError { Status(u16) }
+    ///
+    /// let gathered = block_on(gather::gather([ready(Ok("fine")), ready(Err(503))]));
+    /// let error = gathered.into_compound_error().unwrap().map(ApiError::Status);
+    /// assert_eq!(error.first(), (1, &ApiError::Status(503)));
+    /// ```
+    pub fn map<F>(self, mut f: impl FnMut(E) -> F) -> CompoundError<F, S>
+    where
+        S: ErrorStore<F>,
+    {
+        let total = self.total;
+        let (entries, len) = <S as ErrorStore<F>>::from_entries(
+            self.into_iter().map(|(index, error)| (index, f(error))),
+        );
+        CompoundError {
+            entries,
+            len,
+            total,
+        }
     }
 }
 
@@ -594,19 +662,63 @@ impl<E: fmt::Debug, S: ErrorStore<E>> fmt::Debug for CompoundError<E, S> {
     }
 }
 
-/// `source()` is the first error in input order.
+/// A `CompoundError` is an error whenever its entries can be printed: `E` need not be an
+/// [`Error`](core::error::Error) itself, so `CompoundError<anyhow::Error>` and
+/// `CompoundError<Box<dyn Error + Send + Sync>>` go into an `anyhow::Result` (or a
+/// `Box<dyn Error>`) with `?` as they are.
 ///
-/// Like `Box<dyn Error>` itself, a `CompoundError<Box<dyn Error + Send + Sync>>` is not an
-/// [`Error`](core::error::Error) (the standard library gives boxed errors no `Error`
-/// impl); it still displays, and [`errors_of`](Self::errors_of) and
-/// [`has_error`](Self::has_error) downcast its entries.
+/// Its message names every failure, so [`source`](core::error::Error::source) is `None`:
+/// an error either prints its source or returns it, not both (error reporters print the
+/// message and then every source, and would name the first failure twice). The errors
+/// themselves are in [`iter`](Self::iter).
+///
+/// # Examples
+///
+/// ```
+/// use std::error::Error;
+/// # use core::future::ready;
+/// # use futures::executor::block_on;
+///
+/// fn check_all() -> Result<(), Box<dyn Error>> {
+///     let checks = [ready(Ok(())), ready(Err("disk full"))];
+///     block_on(gather::gather(checks)).into_result()?;
+///     Ok(())
+/// }
+/// let error = check_all().unwrap_err();
+/// assert_eq!(error.to_string(), "1 of 2 futures failed: [1] disk full");
+/// assert!(error.source().is_none());
+/// ```
 impl<E, S> core::error::Error for CompoundError<E, S>
 where
-    E: core::error::Error + 'static,
+    E: fmt::Debug + fmt::Display,
     S: ErrorStore<E>,
 {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        Some(self.first().1)
+}
+
+/// The inline entries of an array or tuple gather's error, moved to the heap store: so one
+/// `CompoundError<E>` type (the default store) holds the errors of any gather.
+///
+/// # Examples
+///
+/// ```
+/// use gather::CompoundError;
+/// # use core::future::ready;
+/// # use futures::executor::block_on;
+///
+/// let array = block_on(gather::gather([ready(Err::<(), _>("a")), ready(Ok(()))]));
+/// let error: CompoundError<&str> = array.into_compound_error().unwrap().into();
+/// assert_eq!(error.to_string(), "1 of 2 futures failed: [0] a");
+/// ```
+#[cfg(feature = "alloc")]
+impl<E, const N: usize> From<CompoundError<E, Inline<N>>> for CompoundError<E, Heap> {
+    fn from(inline: CompoundError<E, Inline<N>>) -> Self {
+        let total = inline.total;
+        let (entries, len) = <Heap as ErrorStore<E>>::from_entries(inline.into_iter());
+        CompoundError {
+            entries,
+            len,
+            total,
+        }
     }
 }
 
