@@ -13,12 +13,12 @@ use core::task::{ready, Context, Poll};
 use futures_core::FusedFuture;
 
 use crate::engine::limit::Limit;
-use crate::engine::slots::Slots;
+use crate::engine::slots::{CutOff, Slots};
 use crate::engine::{After, Engine, Pass};
 use crate::input::Input;
 #[cfg(feature = "std")]
-use crate::layer::catch_panics::CatchPanics;
-use crate::layer::deadline::AddDeadline;
+use crate::layer::catch_panics::{CatchPanics, Panicked};
+use crate::layer::deadline::{AddDeadline, TimedOut};
 use crate::layer::{Layer, NoDeadline};
 use crate::results::gathered::Gathered;
 
@@ -74,11 +74,30 @@ pub fn gather<I: Input>(futures: I) -> Gather<I> {
     Gather::from_slots(futures.into_slots())
 }
 
+/// The type of a gather over an iterator of `F`s ([`gather_iter`]), with layers `L`.
+///
+/// # Examples
+///
+/// ```
+/// use gather::{gather_iter, GatherIter};
+/// # use core::future::{ready, Ready};
+/// # use futures::executor::block_on;
+///
+/// fn squares(n: u32) -> GatherIter<Ready<u32>> {
+///     gather_iter((0..n).map(|i| ready(i * i)))
+/// }
+/// assert_eq!(block_on(squares(4)).into_results().into_vec(), [0, 1, 4, 9]);
+/// ```
+#[cfg(feature = "alloc")]
+pub type GatherIter<F, L = NoDeadline> =
+    Gather<smallvec::SmallVec<[F; crate::input::small_vec::ITER_INLINE]>, L>;
+
 /// Gathers every future of an iterator; see [`gather`].
 ///
 /// Up to four futures are stored inline; more go to one heap allocation. The outputs come
-/// back as a `SmallVec<[T; 4]>`, which derefs to a slice and turns into a `Vec` with
-/// `into_vec` (no copy once spilled).
+/// back as a [`SmallVec`](crate::SmallVec)`<[T; 4]>`, which derefs to a slice and turns
+/// into a `Vec` with `into_vec` (no copy once spilled). The gather's type is
+/// [`GatherIter<F>`](crate::GatherIter), nameable without a dependency on `smallvec`.
 ///
 /// # Examples
 ///
@@ -93,9 +112,7 @@ pub fn gather<I: Input>(futures: I) -> Gather<I> {
 /// assert_eq!(gathered.success_count(), 8);
 /// ```
 #[cfg(feature = "alloc")]
-pub fn gather_iter<I>(
-    futures: I,
-) -> Gather<smallvec::SmallVec<[I::Item; crate::input::small_vec::ITER_INLINE]>>
+pub fn gather_iter<I>(futures: I) -> GatherIter<I::Item>
 where
     I: IntoIterator,
     I::Item: Future,
@@ -227,6 +244,7 @@ impl<I: Input, L> Gather<I, L> {
     pub fn deadline<F: Future>(self, timer: F) -> Gather<I, L::With<F>>
     where
         L: AddDeadline,
+        I::Slots: CutOff<TimedOut>,
     {
         assert_fresh!(self, "deadline");
         let layers = self.layers.add_deadline(timer);
@@ -275,7 +293,10 @@ impl<I: Input, L> Gather<I, L> {
     /// assert_eq!(results[2].as_ref().ok(), Some(&3));
     /// ```
     #[cfg(feature = "std")]
-    pub fn catch_panics(self) -> Gather<I, CatchPanics<L>> {
+    pub fn catch_panics(self) -> Gather<I, CatchPanics<L>>
+    where
+        I::Slots: CutOff<Panicked>,
+    {
         assert_fresh!(self, "catch_panics");
         Gather {
             slots: self.slots,

@@ -118,15 +118,15 @@ mod sealed;
 #[cfg(all(test, feature = "std"))]
 mod growing;
 
-#[cfg(feature = "alloc")]
-pub use crate::gather::gather_iter;
 pub use crate::gather::{gather, Gather, GatherExt};
+#[cfg(feature = "alloc")]
+pub use crate::gather::{gather_iter, GatherIter};
 pub use crate::input::Input;
 #[cfg(feature = "std")]
 pub use crate::layer::catch_panics::{CatchPanics, Panicked};
 pub use crate::layer::deadline::{AddDeadline, Deadline, TimedOut};
 pub use crate::layer::NoDeadline;
-pub use crate::mode::as_completed::{AsCompleted, NextCompleted, UntilError};
+pub use crate::mode::as_completed::{AsCompleted, Done, ForEach, NextCompleted, UntilError};
 pub use crate::mode::fail_fast::FailFast;
 #[cfg(feature = "alloc")]
 pub use crate::results::compound::Heap;
@@ -136,6 +136,10 @@ pub use crate::results::compound::{
 #[cfg(feature = "alloc")]
 pub use crate::results::dyn_error::DynError;
 pub use crate::results::gathered::{Gathered, Outcomes, SliceOutcomes};
+/// `smallvec`'s `SmallVec`: the input and output type of [`gather_iter`] gathers (and an
+/// input of [`gather`]), re-exported so that naming them needs no dependency of your own.
+#[cfg(feature = "alloc")]
+pub use smallvec::SmallVec;
 
 /// The README's code compiles (`cargo test --doc`).
 #[cfg(doctest)]

@@ -8,3 +8,4 @@ pub trait Outcomes {}
 pub trait ErrorStore {}
 #[cfg(feature = "alloc")]
 pub trait DynError {}
+pub trait Done {}

@@ -3,7 +3,15 @@
 //! [`Gather::limit`]: crate::Gather::limit
 
 /// Readiness that can cap how many children run at once: that of `Vec` and `SmallVec`
-/// gathers ([`Gather::limit`](crate::Gather::limit)). Sealed.
+/// gathers ([`Gather::limit`](crate::Gather::limit)).
+///
+/// Plumbing, not API: it shows in the bounds of public items, and only this crate
+/// implements it (it is not exported, so users never name it).
+#[diagnostic::on_unimplemented(
+    message = "`.limit()` needs a `Vec`, `SmallVec` or `gather_iter` input",
+    label = "this gather's input runs every child at once",
+    note = "an array or a tuple allocates nothing and starts every child at its first poll; gather a `Vec` (or use `gather_iter`) to run at most `n` at a time"
+)]
 pub trait Limit {
     #[doc(hidden)]
     fn set_limit(&mut self, limit: usize);

@@ -41,6 +41,9 @@ pub enum Visit {
 }
 
 /// A strategy for choosing the children of `S` that a pass polls.
+///
+/// Plumbing, not API: it shows in the bounds of public items, and only this crate
+/// implements it (it is not exported, so users never name it).
 pub trait Readiness<S: ?Sized> {
     /// Visits children that may make progress, each at most once, at most [`BUDGET`] of
     /// them, giving each the context to poll it with, until `visit` says

@@ -17,6 +17,9 @@ use crate::raw::pin as pinned;
 use crate::results::gathered::Outcomes;
 
 /// The engine's view of a gather's children.
+///
+/// Plumbing, not API: it shows in the bounds of public items, and only this crate
+/// implements it (it is not exported, so users never name it).
 pub trait Slots {
     /// Every child's output, in input order: `[O; N]`, `(A, B, ..)`, `Vec<O>`, ...
     type Outputs;
@@ -60,6 +63,14 @@ pub trait Slots {
 }
 
 /// Slots whose children all return `Result`s with one error type.
+///
+/// Plumbing, not API: it shows in the bounds of public items, and only this crate
+/// implements it (it is not exported, so users never name it).
+#[diagnostic::on_unimplemented(
+    message = "every child of this gather must return a `Result` with one error type",
+    label = "its children's outputs are not all `Result<_, E>` with the same `E`",
+    note = "fail-fast and the error-aware results need `Result` outputs; a tuple's children may differ in success type, not in error type (map them to one, with `map_err`)"
+)]
 pub trait ResultSlots: Slots<Outputs: Outcomes> {
     /// Whether child `index` finished with an `Err`.
     fn is_err(&self, index: usize) -> bool;
@@ -73,6 +84,14 @@ pub(crate) type ErrorOf<S> = <<S as Slots>::Outputs as Outcomes>::Error;
 
 /// Slots whose children all have one output type (arrays, `Vec`s, `SmallVec`s): the
 /// shapes that can hand out outputs one at a time, as they finish.
+///
+/// Plumbing, not API: it shows in the bounds of public items, and only this crate
+/// implements it (it is not exported, so users never name it).
+#[diagnostic::on_unimplemented(
+    message = "`as_completed` needs children with one output type",
+    label = "a tuple's children have outputs of different types",
+    note = "gather an array, a `Vec`, a `SmallVec` or an iterator (`gather_iter`) as completed; for a tuple, await the gather and read its `Gathered`"
+)]
 pub trait UniformSlots: Slots {
     /// Every child's output type.
     type Output;
@@ -85,6 +104,14 @@ pub trait UniformSlots: Slots {
 /// their outputs are `Result<_, E>` with `E: From<X>`.
 ///
 /// [`TimedOut`]: crate::TimedOut
+///
+/// Plumbing, not API: it shows in the bounds of public items, and only this crate
+/// implements it (it is not exported, so users never name it).
+#[diagnostic::on_unimplemented(
+    message = "the children's error type must convert from `{X}`",
+    label = "the children's outputs are not `Result<_, E>` with `E: From<{X}>`",
+    note = "`.deadline()` needs `E: From<gather::TimedOut>` and `.catch_panics()` needs `E: From<gather::Panicked>`: implement `From` for your error type (or add the bound, in generic code)"
+)]
 pub trait CutOff<X>: Slots {
     /// If child `index` is still running, drops it and stores `Err(E::from(cause()))` as
     /// its output; returns whether it did. If the drop panics, the panic goes on (the
@@ -120,6 +147,9 @@ where
 }
 
 /// Storage that is a slice of slots of one future type underneath.
+///
+/// Plumbing, not API: it shows in the bounds of public items, and only this crate
+/// implements it (it is not exported, so users never name it).
 pub trait SlotSlice {
     /// The children's future type.
     type Future: Future;

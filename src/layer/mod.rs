@@ -18,7 +18,9 @@ use crate::engine::slots::Slots;
 
 /// The layers over a gather's poll loop: its deadline ([`NoDeadline`] or [`Deadline`]),
 /// and whether it catches its children's panics ([`CatchPanics`](crate::CatchPanics)).
-/// Sealed.
+///
+/// Plumbing, not API: it shows in the bounds of public items, and only this crate
+/// implements it (it is not exported, so users never name it).
 pub trait Layer<S: ?Sized>: crate::sealed::Layers {
     #[doc(hidden)]
     /// Polls child `index` once (the engine's step): as is, or catching a panic.

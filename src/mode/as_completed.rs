@@ -62,7 +62,10 @@ impl<I: Input, L> Gather<I, L> {
     /// }
     /// assert_eq!(order, [1, 2, 0]);
     /// ```
-    pub fn as_completed(self) -> AsCompleted<I, L> {
+    pub fn as_completed(self) -> AsCompleted<I, L>
+    where
+        I::Slots: UniformSlots,
+    {
         assert_fresh!(self, "as_completed");
         AsCompleted::new(self)
     }
@@ -181,8 +184,35 @@ where
     pub fn until_error<'a, C: Extend<(usize, V)>>(
         self: Pin<&'a mut Self>,
         done: &'a mut C,
-    ) -> UntilError<'a, I, C, L> {
+    ) -> UntilError<'a, I, &'a mut C, L> {
         UntilError { stream: self, done }
+    }
+
+    /// As [`until_error`](Self::until_error), calling `each(index, value)` for each
+    /// success as it comes (to report progress, say) instead of collecting them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::pin::pin;
+    /// use gather::gather;
+    /// # use core::future::ready;
+    /// # use futures::executor::block_on;
+    ///
+    /// let jobs = gather([ready(Ok(10)), ready(Ok(20)), ready(Err("disk full"))]);
+    /// let mut rest = pin!(jobs.as_completed());
+    /// let mut total = 0;
+    /// let first_error = block_on(rest.as_mut().until_error_with(|_, bytes| total += bytes));
+    /// assert_eq!((first_error, total), (Err((2, "disk full")), 30));
+    /// ```
+    pub fn until_error_with<F: FnMut(usize, V)>(
+        self: Pin<&mut Self>,
+        each: F,
+    ) -> UntilError<'_, I, ForEach<F>, L> {
+        UntilError {
+            stream: self,
+            done: ForEach(each),
+        }
     }
 }
 
@@ -257,18 +287,49 @@ impl<I: Input, L> fmt::Debug for NextCompleted<'_, I, L> {
     }
 }
 
-/// Future for [`AsCompleted::until_error`].
+/// Future for [`AsCompleted::until_error`] and [`AsCompleted::until_error_with`]: `D` is
+/// where the successes go (`&mut C` for a collection `C`, or [`ForEach`] for a closure).
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct UntilError<'a, I: Input, C, L = NoDeadline> {
+pub struct UntilError<'a, I: Input, D, L = NoDeadline> {
     stream: Pin<&'a mut AsCompleted<I, L>>,
-    done: &'a mut C,
+    done: D,
 }
 
-impl<I, V, E, C, L> Future for UntilError<'_, I, C, L>
+// The successes' destination is never pinned: it is only ever reached by `&mut`.
+impl<I: Input, D, L> Unpin for UntilError<'_, I, D, L> {}
+
+/// The closure of [`AsCompleted::until_error_with`], called with each success.
+#[derive(Debug)]
+pub struct ForEach<F>(F);
+
+/// Where [`UntilError`] puts each success. Sealed: implemented for `&mut C` where
+/// `C: Extend<(usize, V)>`, and for [`ForEach`].
+pub trait Done<V>: crate::sealed::Done {
+    #[doc(hidden)]
+    fn done(&mut self, index: usize, value: V);
+}
+
+impl<C> crate::sealed::Done for &mut C {}
+
+impl<V, C: Extend<(usize, V)>> Done<V> for &mut C {
+    fn done(&mut self, index: usize, value: V) {
+        self.extend(Some((index, value)));
+    }
+}
+
+impl<F> crate::sealed::Done for ForEach<F> {}
+
+impl<V, F: FnMut(usize, V)> Done<V> for ForEach<F> {
+    fn done(&mut self, index: usize, value: V) {
+        (self.0)(index, value);
+    }
+}
+
+impl<I, V, E, D, L> Future for UntilError<'_, I, D, L>
 where
     I: Input,
     I::Slots: UniformSlots<Output = Result<V, E>>,
-    C: Extend<(usize, V)>,
+    D: Done<V>,
     L: Layer<I::Slots>,
 {
     type Output = Result<(), (usize, E)>;
@@ -277,7 +338,7 @@ where
         let this = &mut *self;
         loop {
             match ready!(this.stream.as_mut().poll_next(cx)) {
-                Some((index, Ok(value))) => this.done.extend(Some((index, value))),
+                Some((index, Ok(value))) => this.done.done(index, value),
                 Some((index, Err(error))) => return Poll::Ready(Err((index, error))),
                 None => return Poll::Ready(Ok(())),
             }
@@ -285,7 +346,7 @@ where
     }
 }
 
-impl<I: Input, C, L> fmt::Debug for UntilError<'_, I, C, L> {
+impl<I: Input, D, L> fmt::Debug for UntilError<'_, I, D, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("UntilError").field(&self.stream).finish()
     }

@@ -59,7 +59,10 @@ impl<I: Input, L> Gather<I, L> {
     /// let fine = block_on(gather([ready(Ok::<_, ()>(1)), ready(Ok(2))]).fail_fast());
     /// assert_eq!(fine, Ok([1, 2]));
     /// ```
-    pub fn fail_fast(self) -> FailFast<I, L> {
+    pub fn fail_fast(self) -> FailFast<I, L>
+    where
+        I::Slots: ResultSlots,
+    {
         assert_fresh!(self, "fail_fast");
         FailFast::new(self)
     }

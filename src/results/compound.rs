@@ -347,6 +347,16 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
         Self::from_parts(entries, len, total)
     }
 
+    /// The errors of `entries` (in input order, each index below `total`), or `None` if
+    /// there are none.
+    pub(crate) fn from_entries(
+        total: usize,
+        entries: impl Iterator<Item = (usize, E)>,
+    ) -> Option<Self> {
+        let (entries, len) = S::from_entries(entries);
+        Self::from_parts(entries, len, total)
+    }
+
     fn from_parts(entries: S::Entries, len: usize, total: usize) -> Option<Self> {
         (len > 0).then_some(CompoundError {
             entries,

@@ -94,6 +94,11 @@ impl<O> Gathered<O> {
 /// assert_eq!(report(&gathered), "#1: down");
 /// ```
 #[allow(clippy::len_without_is_empty)] // `len` is hidden plumbing for `Gathered::len`
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` are not outcomes with one error type",
+    label = "every output must be a `Result<_, E>` with the same `E`",
+    note = "the error-aware methods of `Gathered` (successes, errors, `into_result`, ...) need `Result` outputs with one error type"
+)]
 pub trait Outcomes: crate::sealed::Outcomes {
     /// The error type every future shares.
     type Error;
@@ -126,7 +131,9 @@ pub trait Outcomes: crate::sealed::Outcomes {
 /// let gathered = block_on(gather::gather(vec![ready(Ok::<u32, ()>(2)), ready(Ok(3))]));
 /// assert_eq!(total(&gathered), 5);
 /// ```
-pub trait SliceOutcomes: Outcomes {
+pub trait SliceOutcomes:
+    Outcomes + IntoIterator<Item = Result<Self::Success, Self::Error>>
+{
     /// The success type every future shares.
     type Success;
 
@@ -290,6 +297,60 @@ impl<O: SliceOutcomes> Gathered<O> {
             .as_slice()
             .iter()
             .filter_map(|r| r.as_ref().ok())
+    }
+
+    /// Every success with the index of the future that returned it, in input order: the
+    /// counterpart of [`errors`](Self::errors).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # use futures::executor::block_on;
+    /// let gathered = block_on(gather::gather([ready(Ok('a')), ready(Err(())), ready(Ok('c'))]));
+    /// assert_eq!(gathered.indexed_successes().collect::<Vec<_>>(), [(0, &'a'), (2, &'c')]);
+    /// ```
+    pub fn indexed_successes(&self) -> impl Iterator<Item = (usize, &O::Success)> + '_ {
+        let outcomes = self.outputs.as_slice().iter().enumerate();
+        outcomes.filter_map(|(index, r)| r.as_ref().ok().map(|success| (index, success)))
+    }
+
+    /// Splits every outcome by value: the successes with their indices, in input order,
+    /// and every error as a [`CompoundError`] (`None` when nothing failed). Feature
+    /// `alloc`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use core::future::ready;
+    /// # use futures::executor::block_on;
+    /// let gathered = block_on(gather::gather([ready(Ok('a')), ready(Err(7)), ready(Ok('c'))]));
+    /// let (successes, errors) = gathered.into_parts();
+    /// assert_eq!(successes, [(0, 'a'), (2, 'c')]);
+    /// assert_eq!(errors.unwrap().into_first(), (1, 7));
+    /// ```
+    #[cfg(feature = "alloc")]
+    #[allow(clippy::type_complexity)] // two plain parts
+    pub fn into_parts(
+        self,
+    ) -> (
+        alloc::vec::Vec<(usize, O::Success)>,
+        Option<CompoundError<O::Error, O::Store>>,
+    ) {
+        let total = self.len();
+        let mut successes = alloc::vec::Vec::new();
+        let outcomes = self.outputs.into_iter().enumerate();
+        let errors = CompoundError::from_entries(
+            total,
+            outcomes.filter_map(|(index, outcome)| match outcome {
+                Ok(success) => {
+                    successes.push((index, success));
+                    None
+                }
+                Err(error) => Some((index, error)),
+            }),
+        );
+        (successes, errors)
     }
 
     /// The successes for which `pred` holds, in input order.
