@@ -21,6 +21,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::layer::Layer;
+use crate::raw::for_each_to_the_end;
 use readiness::{Readiness, Visit};
 use slot::Step;
 use slots::Slots;
@@ -198,7 +199,10 @@ impl<R> Engine<R> {
         L: Layer<S>,
     {
         let mut yielded = None;
-        for slot in 0..slots.len() {
+        let len = slots.len();
+        // Every child goes in this poll, even if one's drop panics: the rest are cut off
+        // while that panic unwinds (the gather is then poisoned).
+        for_each_to_the_end(0..len, |slot| {
             let cut_off = L::cut_off(slots.as_mut(), slot);
             if cut_off && yielded.is_none() {
                 self.finished += 1;
@@ -206,7 +210,7 @@ impl<R> Engine<R> {
                     yielded = Some(slot);
                 }
             }
-        }
+        });
         match yielded {
             Some(slot) => Pass::Yielded(slot),
             None => {

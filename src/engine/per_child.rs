@@ -83,7 +83,7 @@ fn unlimited_pass<T, P>(
         }
     }
     queue(target).polled_up_to(end);
-    if queue(target).has_ready(true) {
+    if queue(target).has_left(true) {
         cx.waker().wake_by_ref();
     }
 }
@@ -129,7 +129,7 @@ fn limited_pass<T, P>(
         }
     };
     window.set_active(active);
-    if over_budget && queue(target).has_ready(active < window.limit()) {
+    if over_budget && queue(target).has_left(active < window.limit()) {
         cx.waker().wake_by_ref();
     }
 }

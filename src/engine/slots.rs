@@ -13,6 +13,7 @@ use core::task::Context;
 
 use super::readiness::Readiness;
 use super::slot::{Slot, Step};
+use crate::raw::for_each_to_the_end;
 use crate::raw::pin as pinned;
 use crate::results::gathered::Outcomes;
 
@@ -210,9 +211,11 @@ impl<S: SlotSlice> Slots for S {
     }
 
     fn clear(mut self: Pin<&mut Self>) {
-        for i in 0..self.len() {
+        // Every slot, even if one's drop panics (the rest go while it unwinds).
+        let len = self.len();
+        for_each_to_the_end(0..len, |i| {
             pinned::index(self.as_mut().slots_pinned(), i).clear();
-        }
+        });
     }
 }
 

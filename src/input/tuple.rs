@@ -11,6 +11,7 @@ use super::Input;
 use crate::engine::readiness::Sweep;
 use crate::engine::slot::{Slot, Step};
 use crate::engine::slots::{CutOff, ErrorOf, ResultSlots, Slots};
+use crate::raw::for_each_to_the_end;
 use crate::results::compound::{CompoundError, Inline};
 use crate::results::gathered::{unwrap_ok, Outcomes, SOME_ERR};
 
@@ -77,8 +78,12 @@ macro_rules! tuple {
             }
 
             fn clear(self: Pin<&mut Self>) {
-                let this = self.project();
-                $(this.$s.clear();)+
+                // Every slot, even if one's drop panics (the rest go while it unwinds).
+                let mut this = self.project();
+                for_each_to_the_end(0..$len, |i| match i {
+                    $($idx => this.$s.as_mut().clear(),)+
+                    _ => {}
+                });
             }
         }
 

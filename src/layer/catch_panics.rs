@@ -93,9 +93,9 @@ impl<L: Layer<S>, S: CutOff<Panicked> + ?Sized> Layer<S> for CatchPanics<L> {
         // The poll panicked, or the child's drop as it finished: drop the child, or the
         // output it finished with. A panic in that drop is caught as well, and goes with
         // it: the child's outcome is the first panic.
-        drop(catch_unwind(AssertUnwindSafe(|| {
-            slots.as_mut().discard(slot)
-        })));
+        if let Err(second) = catch_unwind(AssertUnwindSafe(|| slots.as_mut().discard(slot))) {
+            drop_quietly(second);
+        }
         let index = slots.input_index(slot);
         slots.fail(slot, Panicked { index, payload });
         Step::Finished
@@ -111,6 +111,14 @@ impl<L: Layer<S>, S: CutOff<Panicked> + ?Sized> Layer<S> for CatchPanics<L> {
 
     fn cut_off(slots: Pin<&mut S>, index: usize) -> bool {
         L::cut_off(slots, index)
+    }
+}
+
+/// Drops a panic's payload whose own drop may panic: such a panic is caught, and its
+/// payload forgotten (leaked, a few bytes) rather than dropped, which ends the chain.
+fn drop_quietly(payload: Box<dyn Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+        core::mem::forget(again);
     }
 }
 

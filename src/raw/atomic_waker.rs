@@ -21,6 +21,11 @@ use super::sync::{AtomicUsize, Ordering, UnsafeCell};
 /// wakes it itself and stores it at its next poll (the gather moved to another task, a
 /// rare event). The registrant that goes (`clear`) while a wake is under way sets
 /// `CLEAR` instead of waiting: the wake under way drops the waker before it lets go.
+///
+/// If the waker panics in a wake, that wake (and one asked of it meanwhile) did not reach
+/// the task: it is `OWED`, and the next wake pays it ([`is_owed`](Self::is_owed) tells
+/// the block to wake even where an earlier push would stand for it). It is not retried
+/// during the unwind, where a second panic would abort the process.
 pub(crate) struct AtomicWaker {
     state: AtomicUsize,
     waker: UnsafeCell<Option<Waker>>,
@@ -32,6 +37,9 @@ const WAKING: usize = 2;
 const AGAIN: usize = 4;
 /// The registrant has gone while a wake was under way: that wake drops the waker.
 const CLEAR: usize = 8;
+/// A wake panicked in the waker: the task may not have heard of it, so the next wake must
+/// reach the waker whatever else it would skip ([`AtomicWaker::is_owed`]).
+const OWED: usize = 16;
 
 // SAFETY: the slot is written only by the registrant holding `REGISTERING`, while no waker
 // reads it (a waker holds `WAKING`, which excludes `REGISTERING`); `Waker` is
@@ -74,31 +82,24 @@ impl AtomicWaker {
     /// taken now: `CLEAR` hands the drop to that wake, which empties the slot before it
     /// lets go. So the waker is gone once both are done, whichever finishes first.
     pub(crate) fn clear(&self) {
+        let mut current = self.state.load(Ordering::Acquire);
         loop {
-            match self.state.compare_exchange(
-                IDLE,
-                REGISTERING,
-                Ordering::Acquire,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(current) => {
-                    // Only the registrant (us) takes `REGISTERING`: a wake is under way.
-                    debug_assert!(current & WAKING != 0 && current & CLEAR == 0);
-                    if self
-                        .state
-                        .compare_exchange(
-                            current,
-                            current | CLEAR,
-                            Ordering::AcqRel,
-                            Ordering::Acquire,
-                        )
-                        .is_ok()
-                    {
-                        return; // the wake drops the waker when it is done
-                    }
-                    // The wake let go, or one more was asked of it: look again.
-                }
+            // Only the registrant (us) takes `REGISTERING`.
+            debug_assert!(current & (REGISTERING | CLEAR) == 0);
+            let next = if current & WAKING != 0 {
+                // A wake is under way: it drops the waker when it is done.
+                current | CLEAR
+            } else {
+                // Free (a wake owed no longer matters: the gather is gone).
+                REGISTERING
+            };
+            match self
+                .state
+                .compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) if next == REGISTERING => break,
+                Ok(_) => return,
+                Err(changed) => current = changed,
             }
         }
         let old = self.waker.with_mut(|slot| {
@@ -111,17 +112,34 @@ impl AtomicWaker {
         drop(old);
     }
 
+    /// Whether a wake of the waker panicked and no wake has reached it since: then a child's
+    /// wake must reach it even where it would otherwise count on an earlier one.
+    #[inline]
+    pub(crate) fn is_owed(&self) -> bool {
+        self.state.load(Ordering::Acquire) & OWED != 0
+    }
+
     /// Stores `new` in the slot. Returns whether a wake came meanwhile that the registrant
     /// must pass on itself: one that found the slot being written, or (then `new` is not
     /// stored, and the next registration tries again) one that is reading the slot now.
     #[cold]
     fn store(&self, new: Option<Waker>) -> bool {
-        if self
-            .state
-            .compare_exchange(IDLE, REGISTERING, Ordering::Acquire, Ordering::Acquire)
-            .is_err()
-        {
-            return true;
+        // Free, perhaps with a wake owed: the registrant is inside a poll of the gather
+        // now, which reads every child queued so far, so that wake is paid.
+        let mut current = self.state.load(Ordering::Acquire);
+        loop {
+            if current & (WAKING | REGISTERING) != 0 {
+                return true;
+            }
+            match self.state.compare_exchange(
+                current,
+                REGISTERING,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(changed) => current = changed,
+            }
         }
         let old = self.waker.with_mut(|slot| {
             // SAFETY: `REGISTERING` excludes wakers from the slot until we clear it.
@@ -137,6 +155,18 @@ impl AtomicWaker {
         }
         drop(old);
         woken
+    }
+
+    /// Drops the waker of a registrant that went while this thread held `WAKING` (it set
+    /// `CLEAR`), and lets go.
+    fn drop_cleared(&self) {
+        let old = self.waker.with_mut(|slot| {
+            // SAFETY: `WAKING` excludes every other access to the slot: other wakes only set
+            // bits, and the registrant has gone.
+            unsafe { (*slot).take() }
+        });
+        self.state.swap(IDLE, Ordering::AcqRel);
+        drop(old);
     }
 
     /// Wakes the stored waker, by reference.
@@ -165,29 +195,37 @@ impl AtomicWaker {
         if state & (REGISTERING | WAKING) != 0 {
             return;
         }
-        struct Release<'a>(&'a AtomicUsize);
+        /// Lets go of `WAKING` if the waker panics (see `drop`).
+        struct Release<'a>(&'a AtomicWaker);
         impl Drop for Release<'_> {
             fn drop(&mut self) {
-                // Only if the waker panicked: let go, whatever was asked meanwhile. A
-                // `CLEAR` stays for the next wake to see (or the block's last reference
-                // drops the waker).
-                self.0.fetch_and(!(WAKING | AGAIN), Ordering::Release);
+                // Only if the waker panicked: the wake did not reach the task, so it is owed
+                // to the next wake (as is one asked for meanwhile, with `AGAIN`). If the
+                // gather went meanwhile, its waker is ours to drop, as below.
+                let state = &self.0.state;
+                let mut current = state.load(Ordering::Acquire);
+                loop {
+                    if current & CLEAR != 0 {
+                        self.0.drop_cleared();
+                        return;
+                    }
+                    let next = (current & !(WAKING | AGAIN)) | OWED;
+                    match state.compare_exchange(current, next, Ordering::AcqRel, Ordering::Acquire)
+                    {
+                        Ok(_) => return,
+                        Err(changed) => current = changed,
+                    }
+                }
             }
         }
-        let release = Release(&self.state);
+        let release = Release(self);
         // What we hold: `WAKING`, with the bits others set meanwhile.
         let mut state = state | WAKING;
         loop {
             if state & CLEAR != 0 {
                 // The gather has gone while we held the slot: its waker is ours to drop.
-                let old = self.waker.with_mut(|slot| {
-                    // SAFETY: `WAKING` excludes every other access to the slot: other
-                    // wakes only set bits, and the registrant has gone.
-                    unsafe { (*slot).take() }
-                });
-                self.state.swap(IDLE, Ordering::AcqRel);
                 core::mem::forget(release);
-                drop(old);
+                self.drop_cleared();
                 return;
             }
             self.waker.with(|slot| {
@@ -198,18 +236,32 @@ impl AtomicWaker {
                 }
             });
             // While we hold `WAKING`, the state is `WAKING`, with `AGAIN` if a wake asked
-            // for one more, and `CLEAR` if the gather went meanwhile. Acquire on failure:
-            // whatever the asker did before asking (its child's push) happens before the
-            // wake we are about to repeat.
-            match self
-                .state
-                .compare_exchange(WAKING, IDLE, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => break,
-                // Take the `AGAIN` (keeping a `CLEAR` that may come at any time), and go
-                // round once more.
-                Err(_) => state = self.state.fetch_and(!AGAIN, Ordering::AcqRel) & !AGAIN,
+            // for one more, `CLEAR` if the gather went meanwhile, and `OWED` if a wake was
+            // owed (paid now). Let go, unless there is more to do: then take the `AGAIN`
+            // and go round. Acquire: whatever an asker did before asking (its child's push)
+            // happens before the wake we are about to repeat.
+            let mut current = self.state.load(Ordering::Acquire);
+            let more = loop {
+                let more = current & (AGAIN | CLEAR) != 0;
+                let next = if more {
+                    current & !(AGAIN | OWED)
+                } else {
+                    IDLE
+                };
+                match self.state.compare_exchange(
+                    current,
+                    next,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => break more,
+                    Err(changed) => current = changed,
+                }
+            };
+            if !more {
+                break;
             }
+            state = current & !(AGAIN | OWED);
         }
         core::mem::forget(release);
     }

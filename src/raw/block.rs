@@ -292,12 +292,12 @@ impl<P> Block<P> {
         }
     }
 
-    /// Whether any child is waiting to be polled: woken, or (if `may_start`) never polled.
+    /// Whether a pass left children it could have polled: woken ones taken off the stack
+    /// but not polled, or (if `may_start`) ones never polled. (Children woken since the
+    /// pass began are on the stack, and their wake has woken the gather already.)
     #[inline]
-    pub(crate) fn has_ready(&self, may_start: bool) -> bool {
-        !self.local_head.is_null()
-            || (may_start && self.fresh < self.len())
-            || !self.header().ready.load(Ordering::Relaxed).is_null()
+    pub(crate) fn has_left(&self, may_start: bool) -> bool {
+        !self.local_head.is_null() || (may_start && self.fresh < self.len())
     }
 
     /// Child `slot`'s waker, borrowing this handle's reference: cloning it takes a
@@ -423,7 +423,8 @@ impl<P> Block<P> {
             // Only the push that made the stack non-empty wakes the gather: whoever pushed
             // before us woke it after their push, and the gather has not taken the stack
             // since (it would be empty), so the poll that wake causes takes our node too.
-            if top.is_null() {
+            // Unless that wake panicked in the gather's waker: then it is owed, and we pay.
+            if top.is_null() || (*header).parent.is_owed() {
                 (*header).parent.wake();
             }
         }

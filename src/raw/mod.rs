@@ -29,7 +29,9 @@
 //!   executor's waker and release the block's reference, whatever panics.
 //! - `block::Block::wake`, the executor's `wake_by_ref` (through `AtomicWaker::wake`): a
 //!   guard releases the waker's reference if it unwinds. `AtomicWaker::wake` lets go of
-//!   its `WAKING` state through a guard too.
+//!   its `WAKING` state through a guard too, which marks the wake `OWED` (the next child's
+//!   wake reaches the executor even if an earlier push would otherwise stand for it), and
+//!   drops the executor's waker if the gather went meanwhile (`CLEAR`).
 //! - `block::Block::release`, the executor's waker's `drop` when the last reference frees
 //!   a block that still holds it: a guard frees the memory whatever the drop does.
 //! - `atomic_waker::AtomicWaker::register` / `store`, the executor's `clone`, `drop` and
