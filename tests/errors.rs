@@ -93,3 +93,72 @@ fn a_compound_of_anyhow_errors_goes_into_anyhow_with_the_question_mark() {
         .unwrap();
     assert_eq!(compound.first().0, 1);
 }
+
+fn fetch_all_eyre() -> eyre::Result<Vec<u32>> {
+    let calls: Vec<_> = (0..4)
+        .map(|id| async move {
+            if id == 2 {
+                return Err(eyre::eyre!("user {id} not found"));
+            }
+            Ok(id)
+        })
+        .collect();
+    Ok(block_on(gather(calls)).into_result()?)
+}
+
+#[test]
+fn a_compound_of_eyre_reports_goes_into_eyre_with_the_question_mark() {
+    let error = fetch_all_eyre().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "1 of 4 futures failed: [2] user 2 not found"
+    );
+    assert_eq!(error.chain().count(), 1);
+}
+
+#[test]
+fn until_error_with_reports_each_success_to_a_closure() {
+    use std::pin::pin;
+    let jobs = gather(vec![
+        ready(Ok(1)),
+        ready(Ok(2)),
+        ready(Err("full")),
+        ready(Ok(4)),
+    ]);
+    let mut rest = pin!(jobs.as_completed());
+    let mut seen = Vec::new();
+    let first = block_on(
+        rest.as_mut()
+            .until_error_with(|index, value| seen.push((index, value))),
+    );
+    assert_eq!(first, Err((2, "full")));
+    assert_eq!(seen, [(0, 1), (1, 2)]);
+    assert_eq!(rest.len(), 1, "the last job is still in the stream");
+}
+
+#[test]
+fn into_parts_splits_indexed_successes_from_the_compound_error() {
+    let gathered = block_on(gather(statuses().to_vec()));
+    assert_eq!(
+        gathered.indexed_successes().collect::<Vec<_>>(),
+        [(0, &"a"), (2, &"c")]
+    );
+    let (successes, errors) = gathered.into_parts();
+    assert_eq!(successes, [(0, "a"), (2, "c")]);
+    assert_eq!(
+        errors.unwrap().iter().collect::<Vec<_>>(),
+        [(1, &500), (3, &503)]
+    );
+
+    let (all, none) = block_on(gather([ready(Ok::<_, ()>(1))])).into_parts();
+    assert_eq!((all, none), (vec![(0, 1)], None));
+}
+
+#[test]
+fn a_gather_iter_is_named_without_smallvec_in_scope() {
+    fn squares(n: u32) -> gather::GatherIter<std::future::Ready<u32>> {
+        gather::gather_iter((0..n).map(|i| ready(i * i)))
+    }
+    let outputs: gather::SmallVec<[u32; 4]> = block_on(squares(5)).into_results();
+    assert_eq!(outputs.into_vec(), [0, 1, 4, 9, 16]);
+}

@@ -189,6 +189,8 @@ impl<R> Engine<R> {
     /// The timer has just fired: cuts off every child still running, now. The driver
     /// hears of each in input order until it asks to yield one; the rest are handed to it
     /// by [`next_cut_off`](Self::next_cut_off), one per poll.
+    #[cold]
+    #[inline(never)]
     fn cut_off_all<S, L>(
         &mut self,
         mut slots: Pin<&mut S>,
@@ -227,6 +229,8 @@ impl<R> Engine<R> {
     /// Hands the next cut-off child, from slot `from` on, to a driver that yields. Such a
     /// driver takes each output as it yields it, so an output still in its slot is a
     /// cut-off child's.
+    #[cold]
+    #[inline(never)]
     fn next_cut_off<S: Slots + ?Sized>(
         &mut self,
         mut slots: Pin<&mut S>,

@@ -196,6 +196,7 @@ impl<S: SlotSlice> Slots for S {
         pinned::index(self.slots_pinned(), index).clear();
     }
 
+    #[inline]
     fn take_outputs(mut self: Pin<&mut Self>) -> Self::Outputs {
         let len = self.len();
         // Every slot is checked first: the copy below then reads each output on its own.
