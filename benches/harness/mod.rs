@@ -1,6 +1,10 @@
 //! The benchmark harness: a counting allocator, the children of each scenario, the
 //! hand-made executors that drive them, and the measuring and printing of rows. The rows
 //! themselves (which implementations, which sizes) are in `benches/gather.rs`.
+//!
+//! The generic helpers that wrap each measured run are `#[inline]`: in a module of their
+//! own they may land in another codegen unit than the rows, and a call into the harness
+//! per run would then be measured too (as it was not when this was one file).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
@@ -166,6 +170,7 @@ pub(crate) fn noop_waker() -> Waker {
 }
 
 /// Polls until ready (busy: a woken future is polled again at once).
+#[inline]
 pub(crate) fn block_on<F: Future>(future: F, waker: &Waker) -> F::Output {
     let mut future = pin!(future);
     let mut cx = Context::from_waker(waker);
@@ -178,6 +183,7 @@ pub(crate) fn block_on<F: Future>(future: F, waker: &Waker) -> F::Output {
 
 /// Drives `future` with `reactor`: polls until every child registered, then fires one
 /// child per poll in `order`, then polls until ready.
+#[inline]
 pub(crate) fn drive_external<F: Future>(
     future: F,
     reactor: &Reactor,
@@ -227,6 +233,7 @@ pub(crate) trait Runner {
 pub(crate) struct Busy<'w>(pub(crate) &'w Waker);
 
 impl Runner for Busy<'_> {
+    #[inline]
     fn run<G: Future>(self, future: G, count: impl FnOnce(G::Output) -> usize) -> usize {
         count(block_on(future, self.0))
     }
@@ -239,6 +246,7 @@ pub(crate) struct Externally<'a> {
 }
 
 impl Runner for Externally<'_> {
+    #[inline]
     fn run<G: Future>(self, future: G, count: impl FnOnce(G::Output) -> usize) -> usize {
         count(drive_external(future, self.reactor, self.order, self.waker))
     }
@@ -253,6 +261,7 @@ pub(crate) struct Settings {
 }
 
 /// Best mean time per run over several batches, in nanoseconds.
+#[inline]
 pub(crate) fn time(settings: &Settings, mut once: impl FnMut() -> usize) -> f64 {
     black_box(once());
     let start = Instant::now();
@@ -274,6 +283,7 @@ pub(crate) fn time(settings: &Settings, mut once: impl FnMut() -> usize) -> f64 
 }
 
 /// Child polls and allocations of one run.
+#[inline]
 pub(crate) fn counts(once: impl FnOnce() -> usize) -> (u64, usize) {
     POLLS.with(|p| p.set(0));
     let before = ALLOCATIONS.load(Ordering::Relaxed);

@@ -148,6 +148,7 @@ impl<F: Future> VecSlots<F> {
     /// The child goes first: if its drop panics, `output` is dropped as the panic unwinds,
     /// the entry is left empty and no count has moved, so nothing claims an output that
     /// was never written.
+    #[inline(always)]
     fn finish(&mut self, index: usize, output: F::Output) {
         debug_assert!(matches!(self.block.payload(index), Child::Running { .. }));
         self.block.payload_pinned(index).set(Child::Empty);
@@ -157,6 +158,7 @@ impl<F: Future> VecSlots<F> {
     /// Keeps the output of child `index`, whose entry is empty: in the output `Vec` if it
     /// comes in input order, in the entry otherwise. Calls no user code (the entry's old
     /// value is `Empty`, which owns nothing).
+    #[inline(always)]
     fn store(&mut self, index: usize, output: F::Output) {
         let mut child = self.block.payload_pinned(index);
         if index != self.next_in_order {
