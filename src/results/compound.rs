@@ -349,6 +349,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
 
     /// The errors of `entries` (in input order, each index below `total`), or `None` if
     /// there are none.
+    #[cfg(feature = "alloc")]
     pub(crate) fn from_entries(
         total: usize,
         entries: impl Iterator<Item = (usize, E)>,
