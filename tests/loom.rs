@@ -8,7 +8,7 @@
 //! ```
 //!
 //! The crate swaps its atomics and cell for loom's under `--cfg gather_loom`
-//! (`src/gather/raw/sync.rs`). Children here keep their waker in a loom mutex and finish
+//! (`src/raw/sync.rs`). Children here keep their waker in a loom mutex and finish
 //! once their flag is set; a lost wake leaves `block_on` waiting forever, which loom
 //! reports (the model exceeds its branch bound).
 #![cfg(gather_loom)]

@@ -1089,7 +1089,7 @@ fn catch_panics_keeps_the_polls_payload_when_the_childs_drop_panics_too() {
 /// swallowed and the outcome keeps the poll's payload". Here the second panic's payload
 /// itself panics when dropped (a payload made by `panic_any`).
 ///
-/// Regression (fixed): `CatchPanics::poll_child` (src/gather/catch.rs) drops the caught payload of the
+/// Regression (fixed): `CatchPanics::poll_child` (now src/layer/catch_panics.rs) drops the caught payload of the
 /// second panic with `drop(catch_unwind(..))`, outside any `catch_unwind`: the payload's
 /// drop panics out of the gather's poll, the gather is poisoned and the siblings'
 /// outcomes are lost.
@@ -1183,9 +1183,9 @@ fn a_child_cut_off_by_the_deadline_whose_drop_panics_poisons_and_nothing_leaks()
 /// dropped in that same poll, in every mode". Here the drop of child 1 panics as the
 /// deadline cuts it off.
 ///
-/// Regression (fixed): `Engine::cut_off_all` (src/gather/engine.rs) cuts the children off in a plain
+/// Regression (fixed): `Engine::cut_off_all` (now src/engine/mod.rs) cuts the children off in a plain
 /// `for` loop; the panic of child 1's drop leaves it, so child 2 is still alive when that
-/// poll returns (it goes only with the gather). `HeapSlots::clear` and `Block`'s drop use
+/// poll returns (it goes only with the gather). `VecSlots::clear` and `Block`'s drop use
 /// `for_each_to_the_end` for exactly this; the cut-off loop does not.
 #[test]
 fn the_deadline_drops_every_running_child_in_its_poll_even_if_one_drop_panics() {
@@ -1995,7 +1995,7 @@ fn a_panicking_executor_wake_from_inside_a_childs_poll_is_that_childs_panic() {
 /// `Pending`, as it does for arrays.
 ///
 /// Regression (fixed), for per-child-waker shapes without a limit: at the end of the pass,
-/// `unlimited_pass` (src/gather/readiness.rs) calls `cx.waker().wake_by_ref()` whenever
+/// `unlimited_pass` (now src/engine/per_child.rs) calls `cx.waker().wake_by_ref()` whenever
 /// `Block::has_ready` sees a node on the shared ready stack, and child 0's node is there
 /// (pushed by its own wake during this pass, and left there by the panic). So the gather
 /// wakes the executor itself although it is not over budget; that wake panics outside
@@ -2087,7 +2087,7 @@ fn a_childs_waker_woken_outside_a_poll_hands_the_executors_panic_to_the_waker() 
 /// executor's waker itself) pass it on.
 ///
 /// Regression (fixed), for per-child-waker shapes (`Vec`, spilled `SmallVec`/`gather_iter`):
-/// `Block::wake_by_ref` (src/gather/raw/block.rs) pushes the child's node onto the ready
+/// `Block::wake_by_ref` (now src/raw/block.rs) pushes the child's node onto the ready
 /// stack, then wakes the executor only if the stack was empty. The panicking wake left a
 /// node on the stack (it is not taken back), so every later wake finds the stack
 /// non-empty and wakes nobody, until something else polls the gather. (The `AGAIN` bits a
@@ -2306,7 +2306,7 @@ const PER_CHILD: [(Shape, Option<usize>); 5] = [
 /// Contract 6 with a child whose drop panics as the gather is dropped, while another
 /// child's waker lives on (as a reactor keeps it).
 ///
-/// Regression (fixed), for `Vec` gathers: `Block`'s `Drop` (src/gather/raw/block.rs) drops the payloads
+/// Regression (fixed), for `Vec` gathers: `Block`'s `Drop` (now src/raw/block.rs) drops the payloads
 /// (the children) through `for_each_to_the_end`, which resumes the panic once every
 /// payload is dropped, so `self.header().parent.clear()` after it never runs. The
 /// executor's waker stays in the header until the last child waker goes. (Spilled
@@ -2426,7 +2426,7 @@ fn the_clear_hand_off_drops_the_executors_waker_in_the_waking_thread() {
 /// waker is being woken on another thread at that very moment (the waking thread drops
 /// it when it is done)", here when that wake panics.
 ///
-/// Regression (fixed): the `Release` guard of `AtomicWaker::wake` (src/gather/raw/atomic_waker.rs)
+/// Regression (fixed): the `Release` guard of `AtomicWaker::wake` (now src/raw/atomic_waker.rs)
 /// clears `WAKING | AGAIN` and leaves `CLEAR` set, but does not take the waker out of the
 /// slot: the waking thread, whose turn it was to drop it, does not, and the executor's
 /// waker lives on in the header while any child's waker does (until some later wake or
