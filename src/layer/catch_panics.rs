@@ -114,11 +114,12 @@ impl<L: Layer<S>, S: CutOff<Panicked> + ?Sized> Layer<S> for CatchPanics<L> {
     }
 }
 
-/// Drops a panic's payload whose own drop may panic: such a panic is caught, and its
-/// payload forgotten (leaked, a few bytes) rather than dropped, which ends the chain.
+/// Drops a panic's payload whose own drop may panic: such a panic is caught too, and its
+/// payload dropped in turn, until one drops quietly (a plain message always does).
 fn drop_quietly(payload: Box<dyn Any + Send>) {
-    if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(payload))) {
-        core::mem::forget(again);
+    let mut next = payload;
+    while let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(next))) {
+        next = again;
     }
 }
 
