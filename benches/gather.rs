@@ -13,7 +13,7 @@
 //!   reactor fires one child per outer poll, in a fixed random order.
 //!
 //! `cargo bench -- quick` runs shorter batches (for CI); `cargo bench -- SCENARIO` runs one
-//! scenario.
+//! scenario; `cargo bench -- small` only the small gathers (N <= 30, `[F; 8]`, tuples).
 //!
 //! On glibc the benchmark first asks the allocator to keep freed memory (`mallopt`):
 //! otherwise, at N = 65,536, every implementation spends most of its time in page faults on
@@ -304,6 +304,83 @@ fn array_scenario<const N: usize>(settings: &Settings, scenario: &'static str, w
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Tuples: gather over `(A, B, C, D)` against `futures::join!` (`join4`) and embassy's `join4`.
+
+fn tuple_scenario(settings: &Settings, scenario: &'static str, waker: &Waker) {
+    fn errors(o: (&Outcome, &Outcome, &Outcome, &Outcome)) -> usize {
+        usize::from(o.0.is_err())
+            + usize::from(o.1.is_err())
+            + usize::from(o.2.is_err())
+            + usize::from(o.3.is_err())
+    }
+    #[inline]
+    fn run<F: Future<Output = Outcome>>(imp: &str, c: (F, F, F, F), waker: &Waker) -> usize {
+        match imp {
+            "gather" => Busy(waker).run(gather::gather(c), |g| {
+                let (a, b, c, d) = g.results();
+                errors((a, b, c, d))
+            }),
+            "futures" => Busy(waker).run(futures::future::join4(c.0, c.1, c.2, c.3), |o| {
+                errors((&o.0, &o.1, &o.2, &o.3))
+            }),
+            _ => Busy(waker).run(embassy_futures::join::join4(c.0, c.1, c.2, c.3), |o| {
+                errors((&o.0, &o.1, &o.2, &o.3))
+            }),
+        }
+    }
+    for (imp, name) in [
+        ("gather", "gather (A, B, C, D)"),
+        ("futures", "futures join4 (join!)"),
+        ("embassy", "embassy join4"),
+    ] {
+        match scenario {
+            "ready" => {
+                let make = |_: ()| {
+                    (
+                        ReadyChild::<false>(0),
+                        ReadyChild(1),
+                        ReadyChild(2),
+                        ReadyChild(6),
+                    )
+                };
+                let ns = time(settings, || run(imp, make(()), waker));
+                let (polls, allocs) = counts(|| {
+                    run(
+                        imp,
+                        (
+                            ReadyChild::<true>(0),
+                            ReadyChild(1),
+                            ReadyChild(2),
+                            ReadyChild(6),
+                        ),
+                        waker,
+                    )
+                });
+                row(scenario, 4, name, ns, polls, allocs);
+            }
+            "yield_once" => {
+                fn make<const COUNT: bool>() -> [YieldOnce<COUNT>; 4] {
+                    core::array::from_fn(|i| YieldOnce {
+                        i: if i == 3 { 6 } else { i as u64 },
+                        yielded: false,
+                    })
+                }
+                let ns = time(settings, || {
+                    let [a, b, c, d] = make::<false>();
+                    run(imp, (a, b, c, d), waker)
+                });
+                let (polls, allocs) = counts(|| {
+                    let [a, b, c, d] = make::<true>();
+                    run(imp, (a, b, c, d), waker)
+                });
+                row(scenario, 4, name, ns, polls, allocs);
+            }
+            _ => {}
+        }
+    }
+}
+
 fn main() {
     keep_freed_memory();
     let args: Vec<String> = std::env::args()
@@ -327,8 +404,11 @@ fn main() {
         };
         (settings, 3)
     };
-    let chosen =
-        |scenario: &str| args.iter().all(|a| a == "quick") || args.iter().any(|a| a == scenario);
+    // `small`: only the rows of small gathers (N <= 30, arrays of 8, tuples).
+    let small = args.iter().any(|a| a == "small");
+    let chosen = |scenario: &str| {
+        args.iter().all(|a| a == "quick" || a == "small") || args.iter().any(|a| a == scenario)
+    };
     let waker = noop_waker();
 
     println!(
@@ -342,10 +422,15 @@ fn main() {
             if !chosen(scenario) {
                 continue;
             }
+            tuple_scenario(&settings, scenario, &waker);
             array_scenario::<8>(&settings, scenario, &waker);
-            array_scenario::<1024>(&settings, scenario, &waker);
-            for n in [8, 1024, 8192, 65_536] {
-                vec_scenario(&settings, scenario, n, &waker);
+            if !small {
+                array_scenario::<1024>(&settings, scenario, &waker);
+            }
+            for n in [2, 8, 30, 1024, 8192, 65_536] {
+                if !small || n <= 30 {
+                    vec_scenario(&settings, scenario, n, &waker);
+                }
             }
         }
     }

@@ -159,12 +159,23 @@ pin_project_lite::pin_project! {
     ///
     /// # Wakes and fairness
     ///
-    /// A `Vec` gather gives each child a waker of its own (one shared allocation for all of
-    /// them, holding the children too): a wake re-polls only the child that was woken, in
-    /// O(1) whatever the number of children. So does a `SmallVec` gather once it has
-    /// spilled to the heap. Array and tuple gathers allocate nothing, so their children
-    /// share the gather's own waker: a wake polls every child still running. For large
-    /// gathers of children that wake one by one, use a `Vec`.
+    /// Which children a poll polls depends on the input and its size:
+    ///
+    /// - **A few children** (a `Vec`, `SmallVec` or [`gather_iter`](crate::gather_iter) of
+    ///   up to 30, without a limit): they share the gather's own waker, and a wake of any
+    ///   of them polls every child still running, in input order. For a handful of
+    ///   children whose polls are cheap, that costs less than a waker each (it is what
+    ///   `futures::join_all` does below 31). [`per_child_wakers`](Self::per_child_wakers)
+    ///   opts out.
+    /// - **Many children** (a `Vec` of more than 30; a `SmallVec` of more than 30 once it
+    ///   has spilled to the heap), **a limit**, or `per_child_wakers`: each child gets a
+    ///   waker of its own (one shared allocation for all of them; a `Vec`'s children live
+    ///   in it too): a wake re-polls only the child that was woken, in O(1) whatever the
+    ///   number of children, in the order they were woken.
+    /// - **Arrays and tuples** allocate nothing, so their children always share the
+    ///   gather's own waker (a `SmallVec` still inline too, whatever its size): a wake polls
+    ///   every child still running. For large gathers of children that wake one by one,
+    ///   use a `Vec`.
     ///
     /// One poll polls each child at most once, and at most 128 children: past that the
     /// gather wakes itself and returns `Pending`, so a large gather does not starve the
@@ -360,6 +371,40 @@ impl<I: Input, L> Gather<I, L> {
         assert!(n > 0, "`Gather::limit(0)` would never start a future");
         assert_fresh!(self, "limit");
         self.engine.readiness_mut().set_limit(n);
+        self
+    }
+
+    /// Gives each child a waker of its own, whatever the number of children (a `Vec`,
+    /// `SmallVec` or [`gather_iter`](crate::gather_iter) input).
+    ///
+    /// By default, a gather of up to 30 children (or a `SmallVec` still inline) sweeps
+    /// them with its own waker: a wake of any child polls every child still running. That
+    /// is the cheapest way to run a few children whose polls cost little when they have
+    /// nothing to do. Children that do real work in every poll (a poll that re-polls a
+    /// nested combinator, or one that checks an expensive condition) are better polled
+    /// only when woken: this gives them per-child wakers (one allocation for all of them),
+    /// as gathers of more than 30 have anyway. See "Wakes and fairness" on [`Gather`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if the gather was already polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather::gather;
+    /// # use core::future::ready;
+    /// # use futures::executor::block_on;
+    ///
+    /// let gathered = block_on(gather(vec![ready(1), ready(2)]).per_child_wakers());
+    /// assert_eq!(gathered.into_results(), [1, 2]);
+    /// ```
+    pub fn per_child_wakers(mut self) -> Self
+    where
+        <I::Slots as Slots>::Readiness: Limit,
+    {
+        assert_fresh!(self, "per_child_wakers");
+        self.engine.readiness_mut().use_per_child_wakers();
         self
     }
 

@@ -14,9 +14,9 @@ use core::task::{Context, Poll};
 use futures::task::noop_waker_ref;
 use futures::StreamExt;
 
-use crate::engine::readiness::Sweep;
 use crate::engine::slot::{Slot, Step};
 use crate::engine::slots::{CutOff, Slots, UniformSlots};
+use crate::engine::sweep::Sweep;
 use crate::gather::{gather, Gather};
 use crate::input::Input;
 use crate::layer::deadline::TimedOut;

@@ -30,11 +30,10 @@ fn yields_each_outcome_with_its_index_in_completion_order() {
     assert_eq!(stream.size_hint(), (3, Some(3)));
     assert!(next(stream.as_mut(), &waker).is_pending());
 
-    handles[0].complete("a");
     handles[3].complete("d");
-    // Two finished between polls: one per poll of the stream, lower index first.
-    assert_eq!(next(stream.as_mut(), &waker), Poll::Ready(Some((0, "a"))));
     assert_eq!(next(stream.as_mut(), &waker), Poll::Ready(Some((3, "d"))));
+    handles[0].complete("a");
+    assert_eq!(next(stream.as_mut(), &waker), Poll::Ready(Some((0, "a"))));
     handles[1].complete("b");
     assert_eq!(next(stream.as_mut(), &waker), Poll::Ready(Some((1, "b"))));
     assert_eq!(stream.size_hint(), (0, Some(0)));
@@ -46,6 +45,41 @@ fn yields_each_outcome_with_its_index_in_completion_order() {
         Poll::Ready(None),
         "fused: None again"
     );
+}
+
+/// Children that finished between two polls, in a gather small enough to sweep: one per
+/// poll, in input order from the slot after the last one yielded, round to the start.
+#[test]
+fn a_sweeping_gather_yields_children_finished_together_from_where_it_left_off() {
+    let (children, handles): (Vec<_>, Vec<_>) = (0..4).map(|_| manual::<&str>()).unzip();
+    let (_, waker) = CountingWaker::new();
+    let mut stream = pin!(gather(children).as_completed());
+    assert!(next(stream.as_mut(), &waker).is_pending());
+    handles[1].complete("b");
+    assert_eq!(next(stream.as_mut(), &waker), Poll::Ready(Some((1, "b"))));
+    handles[0].complete("a");
+    handles[3].complete("d");
+    assert_eq!(next(stream.as_mut(), &waker), Poll::Ready(Some((3, "d"))));
+    assert_eq!(next(stream.as_mut(), &waker), Poll::Ready(Some((0, "a"))));
+}
+
+/// The same with per-child wakers (more children than a sweep takes): in wake order.
+#[test]
+fn a_gather_with_per_child_wakers_yields_children_finished_together_in_wake_order() {
+    let (children, handles): (Vec<_>, Vec<_>) = (0..40).map(|_| manual::<&str>()).unzip();
+    let (_, waker) = CountingWaker::new();
+    let mut stream = pin!(gather(children).as_completed());
+    assert!(next(stream.as_mut(), &waker).is_pending());
+    handles[30].complete("late");
+    handles[3].complete("d");
+    handles[17].complete("q");
+    assert_eq!(
+        next(stream.as_mut(), &waker),
+        Poll::Ready(Some((30, "late")))
+    );
+    assert_eq!(next(stream.as_mut(), &waker), Poll::Ready(Some((3, "d"))));
+    assert_eq!(next(stream.as_mut(), &waker), Poll::Ready(Some((17, "q"))));
+    assert!(next(stream.as_mut(), &waker).is_pending());
 }
 
 #[test]
@@ -130,6 +164,7 @@ fn until_error_stops_at_the_first_error_and_keeps_earlier_successes() {
         let mut until = pin!(rest.as_mut().until_error(&mut done));
         assert!(poll_with(until.as_mut(), &waker).is_pending());
         handles[3].complete(Ok(3));
+        assert!(poll_with(until.as_mut(), &waker).is_pending());
         handles[1].complete(Err("refused"));
         assert_eq!(
             poll_with(until.as_mut(), &waker),

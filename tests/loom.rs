@@ -100,7 +100,7 @@ fn counter() -> (std::sync::Arc<Counter>, Waker) {
 /// A gather of one child per signal, polled once (every child now holds its waker).
 fn polled_once(signals: &[Arc<Signal>]) -> Pin<Box<impl Future>> {
     let (_, waker) = counter();
-    let mut gather = Box::pin(gather(children(signals)));
+    let mut gather = Box::pin(gather(children(signals)).per_child_wakers());
     assert!(gather
         .as_mut()
         .poll(&mut Context::from_waker(&waker))
@@ -138,7 +138,7 @@ fn wakes_from_two_threads_while_the_gather_polls_are_never_lost() {
                 thread::spawn(move || signal.fire())
             })
             .collect();
-        let gathered = block_on(gather(children(&signals)));
+        let gathered = block_on(gather(children(&signals)).per_child_wakers());
         assert_eq!(gathered.into_result(), Ok(vec![0, 1]));
         for waker in wakers {
             waker.join().unwrap();
@@ -183,7 +183,7 @@ fn a_wake_racing_a_new_registration_reaches_the_new_waker() {
         let signals = signals(1);
         let (_, first) = counter();
         let (second_wakes, second) = counter();
-        let mut gather = pin!(gather(children(&signals)));
+        let mut gather = pin!(gather(children(&signals)).per_child_wakers());
         assert!(gather
             .as_mut()
             .poll(&mut Context::from_waker(&first))
@@ -215,7 +215,7 @@ fn the_callers_waker_is_dropped_with_the_gather_even_during_a_child_wake() {
     model(|| {
         let signals = signals(1);
         let (caller, waker) = counter();
-        let mut gather = Box::pin(gather(children(&signals)));
+        let mut gather = Box::pin(gather(children(&signals)).per_child_wakers());
         assert!(gather
             .as_mut()
             .poll(&mut Context::from_waker(&waker))

@@ -630,7 +630,9 @@ fn a_parent_waker_panicking_inside_a_vec_childs_poll_is_that_childs_panic_under_
             Poll::Pending
         }),
     ));
-    let mut gather = pin!(gather(vec![wakes_itself, ready_ok(&log, 1)]).catch_panics());
+    let mut gather = pin!(gather(vec![wakes_itself, ready_ok(&log, 1)])
+        .per_child_wakers()
+        .catch_panics());
     parent.panic_on_wake.store(true, Ordering::SeqCst);
     let poll = catch_unwind(AssertUnwindSafe(|| poll_with(gather.as_mut(), &waker)));
     parent.panic_on_wake.store(false, Ordering::SeqCst);
@@ -861,7 +863,7 @@ fn dropping_a_vec_gather_whose_parent_waker_panics_in_drop_still_drops_every_chi
     let log = DropLog::new();
     let (parent, waker) = Parent::new();
     let (calls, handles): (Vec<Call>, Vec<_>) = (0..3).map(|i| pending(&log, i)).unzip();
-    let mut gather = Box::pin(gather(calls));
+    let mut gather = Box::pin(gather(calls).per_child_wakers());
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
     assert_eq!(parent.wakers(), 2, "the gather registered a clone");
 
@@ -882,7 +884,7 @@ fn a_parent_waker_whose_wake_panics_reaches_the_caller_of_a_child_wake_and_leaks
     let log = DropLog::new();
     let (parent, waker) = Parent::new();
     let (child, handle) = pending(&log, 0);
-    let mut gather = watch(|| Box::pin(gather(vec![child])));
+    let mut gather = watch(|| Box::pin(gather(vec![child]).per_child_wakers()));
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
     let child_waker = handle.take_waker().expect("the child keeps its waker");
 
@@ -910,7 +912,7 @@ fn a_vec_gather_dropped_during_its_parent_wake_has_its_parent_waker_dropped_by_t
     let log = DropLog::new();
     let (parent, waker) = Parent::new();
     let (child, handle) = pending(&log, 0);
-    let mut gather = watch(|| Box::pin(gather(vec![child])));
+    let mut gather = watch(|| Box::pin(gather(vec![child]).per_child_wakers()));
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
     let child_waker = handle.take_waker().expect("the child keeps its waker");
 
@@ -929,7 +931,7 @@ fn a_vec_gather_dropped_during_a_panicking_parent_wake_has_its_parent_waker_drop
     let log = DropLog::new();
     let (parent, waker) = Parent::new();
     let (child, handle) = pending(&log, 0);
-    let mut gather = watch(|| Box::pin(gather(vec![child])));
+    let mut gather = watch(|| Box::pin(gather(vec![child]).per_child_wakers()));
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
     let child_waker = handle.take_waker().expect("the child keeps its waker");
 
@@ -983,7 +985,7 @@ fn a_parent_waker_whose_clone_panics_poisons_a_vec_gather_which_still_drops_ever
     let log = DropLog::new();
     let (parent, waker) = Parent::new();
     let (calls, _handles): (Vec<Call>, Vec<_>) = (0..3).map(|i| pending(&log, i)).unzip();
-    let mut gather = Box::pin(gather(calls));
+    let mut gather = Box::pin(gather(calls).per_child_wakers());
 
     parent.panic_on_clone.store(true, Ordering::SeqCst);
     let poll = catch_unwind(AssertUnwindSafe(|| poll_with(gather.as_mut(), &waker)));

@@ -522,19 +522,23 @@ unsafe fn w_drop(data: *const ()) {
 enum Shape {
     Array,
     Tuple,
+    /// `Vec` with `per_child_wakers()`.
     Vec,
+    /// `Vec` as is: swept with the gather's own waker up to 30 children.
+    FewVec,
     /// `SmallVec<[Kid; 8]>`: inline.
     Inline,
-    /// `SmallVec<[Kid; 1]>`: spilled from two children on.
+    /// `SmallVec<[Kid; 1]>` with `per_child_wakers()`: spilled from two children on.
     Spilled,
-    /// `gather_iter`: inline up to 4, spilled past that.
+    /// `gather_iter`: inline up to 4, spilled past that; swept up to 30.
     Iter,
 }
 
-const SHAPES: [Shape; 6] = [
+const SHAPES: [Shape; 7] = [
     Shape::Array,
     Shape::Tuple,
     Shape::Vec,
+    Shape::FewVec,
     Shape::Inline,
     Shape::Spilled,
     Shape::Iter,
@@ -546,10 +550,9 @@ impl Shape {
     fn per_child(self, len: usize, limit: Option<usize>) -> bool {
         match self {
             Shape::Array | Shape::Tuple => false,
-            Shape::Vec => true,
+            Shape::Vec | Shape::Spilled => true,
             Shape::Inline => limit.is_some(),
-            Shape::Spilled => len > 1 || limit.is_some(),
-            Shape::Iter => len > 4 || limit.is_some(),
+            Shape::FewVec | Shape::Iter => len > 30 || limit.is_some(),
         }
     }
 }
@@ -790,8 +793,11 @@ fn build<'a>(shape: Shape, mode: Mode, mut cfg: Cfg, mut kids: Vec<Kid>) -> Opti
                 stream: false
             )
         }
-        Shape::Vec => {
+        Shape::Vec | Shape::FewVec => {
             let mut g = gather(kids);
+            if shape == Shape::Vec {
+                g = g.per_child_wakers();
+            }
             if let Some(n) = cfg.limit {
                 g = g.limit(n);
             }
@@ -814,7 +820,7 @@ fn build<'a>(shape: Shape, mode: Mode, mut cfg: Cfg, mut kids: Vec<Kid>) -> Opti
         }
         Shape::Spilled => {
             let kids: SmallVec<[Kid; 1]> = kids.into_iter().collect();
-            let mut g = gather(kids);
+            let mut g = gather(kids).per_child_wakers();
             if let Some(n) = cfg.limit {
                 g = g.limit(n);
             }
@@ -2295,10 +2301,12 @@ fn a_childs_waker_woken_after_the_gather_is_gone_never_reaches_the_executor() {
 // ---------------------------------------------------------------------------------------
 
 /// The shapes whose children get wakers of their own, with the limit that makes it so.
+/// (`Vec` and `Spilled` ask for them; `FewVec` and `Iter` get them under a limit, or past
+/// 30 children.)
 const PER_CHILD: [(Shape, Option<usize>); 5] = [
     (Shape::Vec, None),
     (Shape::Spilled, None),
-    (Shape::Iter, None),
+    (Shape::Iter, Some(8)),
     (Shape::Inline, Some(8)),
     (Shape::Vec, Some(1)),
 ];

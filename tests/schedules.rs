@@ -69,7 +69,13 @@ fn every_seeded_scenario_matches_the_model() {
             );
         }
     }
-    for shape in [Shape::Vec, Shape::SmallVec, Shape::Array, Shape::Iter] {
+    for shape in [
+        Shape::Vec,
+        Shape::FewVec,
+        Shape::SmallVec,
+        Shape::Array,
+        Shape::Iter,
+    ] {
         assert!(covered.contains(&format!("{shape:?}")), "{shape:?}");
     }
     // Every panic of the contract, each where it must end up (see `PanicEvent`'s keys:

@@ -37,7 +37,7 @@ fn wakes_racing_each_other_and_the_gather_are_never_lost() {
                     })
                 })
                 .collect();
-            let gathered = block_on(gather(children));
+            let gathered = block_on(gather(children).per_child_wakers());
             for waker in wakers {
                 waker.join().unwrap();
             }

@@ -1,5 +1,6 @@
-//! Per-child wakers (`Vec` inputs): a wake re-polls only its own child, whatever the
-//! number of children, and wakers stay valid however long a child keeps them.
+//! Wakes: with per-child wakers (`Vec` inputs of more than 30, or `per_child_wakers()`) a
+//! wake re-polls only its own child, whatever the number of children, and wakers stay
+//! valid however long a child keeps them; a small gather sweeps with its own waker.
 mod common;
 
 use std::future::Future;
@@ -67,7 +68,7 @@ fn each_child_is_polled_exactly_twice_when_woken_once_in_random_order() {
     let reactor = Reactor::new(N);
     let children: Vec<_> = (0..N).map(|id| reactor.child(id)).collect();
     let (_, waker) = CountingWaker::new();
-    let mut gather = pin!(gather(children));
+    let mut gather = pin!(gather(children).per_child_wakers());
 
     // The first poll reaches every child, 128 per poll of the gather.
     while reactor.polls.load(Ordering::SeqCst) < N {
@@ -98,7 +99,7 @@ fn each_child_is_polled_exactly_twice_when_woken_once_in_random_order() {
 fn a_wake_re_polls_only_its_own_child() {
     let (children, handles): (Vec<_>, Vec<_>) = (0..8).map(|_| manual::<usize>()).unzip();
     let (wakes, waker) = CountingWaker::new();
-    let mut gather = pin!(gather(children));
+    let mut gather = pin!(gather(children).per_child_wakers());
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
 
     handles[5].complete(5);
@@ -113,7 +114,7 @@ fn many_wakes_of_one_child_queue_it_once_and_wake_the_gather_once() {
     let (child, handle) = manual::<()>();
     let (other, _other_handle) = manual::<()>();
     let (wakes, waker) = CountingWaker::new();
-    let mut gather = pin!(gather(vec![child, other]));
+    let mut gather = pin!(gather(vec![child, other]).per_child_wakers());
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
     let kept = KeptWaker::default();
     // The child's waker, cloned by a "reactor" and woken three times.
@@ -160,7 +161,7 @@ fn a_child_that_wakes_itself_is_polled_again_only_in_the_next_poll() {
         })
         .collect();
     let (wakes, waker) = CountingWaker::new();
-    let mut gather = pin!(gather(children));
+    let mut gather = pin!(gather(children).per_child_wakers());
     for round in 1..=4 {
         assert!(poll_with(gather.as_mut(), &waker).is_pending());
         assert_eq!(polls.load(Ordering::SeqCst), 3 * round);
@@ -172,7 +173,7 @@ fn a_child_that_wakes_itself_is_polled_again_only_in_the_next_poll() {
 fn wakers_kept_after_the_gather_is_dropped_stay_valid() {
     let (child, handle) = manual::<u8>();
     let (_, waker) = CountingWaker::new();
-    let mut gather = Box::pin(gather(vec![child]));
+    let mut gather = Box::pin(gather(vec![child]).per_child_wakers());
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
     let kept = handle.take_waker().unwrap();
     let kept_clone = kept.clone();
@@ -195,7 +196,7 @@ fn a_finished_child_woken_again_is_not_polled_again() {
     let (a, handle_a) = manual::<u8>();
     let (b, handle_b) = manual::<u8>();
     let (_, waker) = CountingWaker::new();
-    let mut gather = pin!(gather(vec![a, b]));
+    let mut gather = pin!(gather(vec![a, b]).per_child_wakers());
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
     let a_waker = handle_a.take_waker().unwrap();
     handle_a.complete(1);
@@ -225,4 +226,108 @@ fn wakes_from_other_threads_complete_the_gather() {
     let gathered = common::block_on(gather);
     wakers.join().unwrap();
     assert_eq!(gathered.into_results(), (0..64).collect::<Vec<_>>());
+}
+
+// ---------------------------------------------------------------------------------------
+// The small path: up to 30 children without a limit share the gather's own waker.
+
+#[test]
+fn a_small_vec_gather_polls_every_running_child_on_a_wake() {
+    let (children, handles): (Vec<_>, Vec<_>) = (0..8).map(|_| manual::<usize>()).unzip();
+    let (wakes, waker) = CountingWaker::new();
+    let mut gather = pin!(gather(children));
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+
+    handles[5].complete(5);
+    assert_eq!(wakes.wakes(), 1, "the child woke the gather's own waker");
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    let polls: Vec<_> = handles.iter().map(|h| h.polls()).collect();
+    assert_eq!(polls, [2, 2, 2, 2, 2, 2, 2, 2]);
+    handles[1].complete(1);
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    let polls: Vec<_> = handles.iter().map(|h| h.polls()).collect();
+    assert_eq!(
+        polls,
+        [3, 3, 3, 3, 3, 2, 3, 3],
+        "finished children are not polled"
+    );
+}
+
+#[test]
+fn thirty_children_sweep_and_thirty_one_get_wakers_of_their_own() {
+    for (n, polls_of_the_others) in [(30, 2), (31, 1)] {
+        let (children, handles): (Vec<_>, Vec<_>) = (0..n).map(|_| manual::<usize>()).unzip();
+        let (_, waker) = CountingWaker::new();
+        let mut gather = pin!(gather(children));
+        assert!(poll_with(gather.as_mut(), &waker).is_pending());
+        handles[0].complete(0);
+        assert!(poll_with(gather.as_mut(), &waker).is_pending());
+        assert_eq!(handles[0].polls(), 2);
+        for handle in &handles[1..] {
+            assert_eq!(handle.polls(), polls_of_the_others, "{n} children");
+        }
+    }
+}
+
+#[test]
+fn a_limit_gives_a_small_gather_wakers_of_their_own() {
+    let (children, handles): (Vec<_>, Vec<_>) = (0..4).map(|_| manual::<usize>()).unzip();
+    let (_, waker) = CountingWaker::new();
+    let mut gather = pin!(gather(children).limit(4));
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    handles[2].complete(2);
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    let polls: Vec<_> = handles.iter().map(|h| h.polls()).collect();
+    assert_eq!(polls, [1, 1, 2, 1]);
+}
+
+#[test]
+fn a_small_gather_of_ready_or_self_waking_children_polls_each_once_or_twice() {
+    for n in [1, 2, 8, 30] {
+        let (children, handles): (Vec<_>, Vec<_>) = (0..n).map(|_| manual::<usize>()).unzip();
+        for (i, handle) in handles.iter().enumerate() {
+            handle.complete(i);
+        }
+        let gathered = common::block_on(gather(children));
+        assert_eq!(gathered.into_results(), (0..n).collect::<Vec<_>>());
+        assert!(handles.iter().all(|h| h.polls() == 1), "{n} ready children");
+
+        let (children, handles): (Vec<_>, Vec<_>) = (0..n).map(|_| manual::<usize>()).unzip();
+        let (wakes, waker) = CountingWaker::new();
+        let mut gather = pin!(gather(children));
+        assert!(poll_with(gather.as_mut(), &waker).is_pending());
+        // Each child is woken (here: completed) during the same pause of the gather.
+        for (i, handle) in handles.iter().enumerate() {
+            handle.complete(i);
+        }
+        assert_eq!(
+            wakes.wakes(),
+            n,
+            "every wake reaches the gather's own waker"
+        );
+        assert!(poll_with(gather.as_mut(), &waker).is_ready());
+        assert!(
+            handles.iter().all(|h| h.polls() == 2),
+            "{n} children woken once"
+        );
+    }
+}
+
+#[test]
+fn a_small_gather_whose_children_wake_one_by_one_from_other_threads_loses_no_wake() {
+    for n in [2, 8, 30] {
+        let (children, handles): (Vec<_>, Vec<_>) = (0..n).map(|_| manual::<usize>()).unzip();
+        let gather = gather(children);
+        let wakers = thread::spawn(move || {
+            for (i, handle) in handles.iter().enumerate().rev() {
+                while handle.polls() == 0 {
+                    thread::yield_now();
+                }
+                handle.complete(i);
+            }
+        });
+        let gathered = common::block_on(gather);
+        wakers.join().unwrap();
+        assert_eq!(gathered.into_results(), (0..n).collect::<Vec<_>>());
+    }
 }

@@ -2,19 +2,24 @@
 //!
 //! [`Gather::limit`]: crate::Gather::limit
 
-/// Readiness that can cap how many children run at once: that of `Vec` and `SmallVec`
-/// gathers ([`Gather::limit`](crate::Gather::limit)).
+/// Readiness that can cap how many children run at once, and give each child a waker of
+/// its own: that of `Vec` and `SmallVec` gathers ([`Gather::limit`](crate::Gather::limit),
+/// [`Gather::per_child_wakers`](crate::Gather::per_child_wakers)).
 ///
 /// Plumbing, not API: it shows in the bounds of public items, and only this crate
 /// implements it (it is not exported, so users never name it).
 #[diagnostic::on_unimplemented(
-    message = "`.limit()` needs a `Vec`, `SmallVec` or `gather_iter` input",
-    label = "this gather's input runs every child at once",
-    note = "an array or a tuple allocates nothing and starts every child at its first poll; gather a `Vec` (or use `gather_iter`) to run at most `n` at a time"
+    message = "`.limit()` and `.per_child_wakers()` need a `Vec`, `SmallVec` or `gather_iter` input",
+    label = "this gather's input runs every child at once, with the gather's own waker",
+    note = "an array or a tuple allocates nothing and starts every child at its first poll; gather a `Vec` (or use `gather_iter`) to run at most `n` at a time, or to give each child a waker of its own"
 )]
 pub trait Limit {
     #[doc(hidden)]
+    /// Caps the children running at once (per-child wakers, whatever the size).
     fn set_limit(&mut self, limit: usize);
+    #[doc(hidden)]
+    /// Gives each child a waker of its own, whatever the size.
+    fn use_per_child_wakers(&mut self);
 }
 
 /// How many children a per-child-waker gather runs at once ([`Gather::limit`]), and
@@ -23,7 +28,7 @@ pub trait Limit {
 /// [`Gather::limit`]: crate::Gather::limit
 #[derive(Debug, Clone, Copy)]
 #[cfg(feature = "alloc")]
-pub(crate) struct Window {
+pub struct Window {
     limit: usize,
     active: usize,
 }

@@ -2,8 +2,8 @@
 //!
 //! - `slot.rs`, `slots.rs`: one child's state, and the storage traits every input shape
 //!   implements (in `input/`);
-//! - `readiness.rs`: which children a pass polls (the sweep with the gather's waker);
-//!   `per_child.rs`: per-child wakers (`alloc`); `limit.rs`: the limit window;
+//! - `readiness.rs`: which children a pass polls; `sweep.rs`: the sweep with the gather's
+//!   waker; `per_child.rs`: per-child wakers (`alloc`); `limit.rs`: the limit window;
 //! - this file: [`Engine`], the loop.
 //!
 //! It may use `raw` (storage and wakers), `layer/mod.rs` (the layer trait it polls
@@ -32,6 +32,7 @@ pub(crate) mod per_child;
 pub(crate) mod readiness;
 pub(crate) mod slot;
 pub(crate) mod slots;
+pub(crate) mod sweep;
 
 /// Where a gather is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

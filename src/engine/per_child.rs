@@ -11,8 +11,19 @@ use core::pin::Pin;
 use core::task::Context;
 
 use super::limit::{Limit, Window};
-use super::readiness::{Readiness, Sweep, Visit, BUDGET};
+use super::readiness::{Readiness, Visit, BUDGET};
+use super::slots::Slots;
+use super::sweep::Sweep;
 use crate::raw::block::Block;
+
+/// Up to this many children, a gather with no limit sweeps them with its own waker rather
+/// than give each a waker of its own.
+///
+/// A per-child waker costs a handful of atomic operations per wake, whatever the number of
+/// children; a sweep costs a poll of every running child per wake of any of them. For a
+/// few children the sweep is cheaper (and `futures::join_all` sweeps up to 30 too); past
+/// that, the polls of children that did not wake add up.
+pub(crate) const SWEEP_UP_TO: usize = 30;
 
 /// The pass of every per-child-waker strategy: `queue(target)` is the block whose
 /// wakers the children hold; `visit(target, i, cx)` polls child `i` with its own waker.
@@ -166,10 +177,12 @@ impl Limit for Wakers {
     fn set_limit(&mut self, limit: usize) {
         self.window.set_limit(limit);
     }
+
+    fn use_per_child_wakers(&mut self) {}
 }
 
-/// Sweeps while a `SmallVec` is inline (no allocation), uses per-child wakers once it has
-/// spilled to the heap.
+/// Sweeps while a `SmallVec` is inline (no allocation) or holds few children; uses
+/// per-child wakers once it has spilled to the heap with many, or when asked to.
 #[derive(Debug)]
 pub enum Adaptive {
     /// Inline storage.
@@ -181,16 +194,20 @@ pub enum Adaptive {
 impl Limit for Adaptive {
     /// A limit needs the per-child window, even for a gather small enough to sweep.
     fn set_limit(&mut self, limit: usize) {
-        if let Adaptive::Sweep(_) = self {
-            *self = Adaptive::Wakers(Wakers::default());
-        }
+        self.use_per_child_wakers();
         if let Adaptive::Wakers(wakers) = self {
             wakers.set_limit(limit);
         }
     }
+
+    fn use_per_child_wakers(&mut self) {
+        if let Adaptive::Sweep(_) = self {
+            *self = Adaptive::Wakers(Wakers::default());
+        }
+    }
 }
 
-impl<S: ?Sized> Readiness<S> for Adaptive {
+impl<S: Slots + ?Sized> Readiness<S> for Adaptive {
     #[inline]
     fn pass(
         &mut self,

@@ -1,6 +1,6 @@
 //! Readiness: which children a pass polls, and with which waker.
 //!
-//! - [`Sweep`] polls every child still running with the gather's own waker. It needs no
+//! - `Sweep` (`sweep.rs`) polls every child still running with the gather's own waker. It needs no
 //!   allocation, which is why arrays and tuples use it (and everything, without `alloc`):
 //!   a waker must outlive the future, so it cannot point into a gather that is not on the
 //!   heap. A wake of any child costs a sweep over every slot.
@@ -57,57 +57,4 @@ pub trait Readiness<S: ?Sized> {
         cx: &mut Context<'_>,
         visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
     );
-}
-
-/// Polls every running child in turn, resuming where the last poll left off.
-#[derive(Debug, Default)]
-pub struct Sweep {
-    /// The slot the next pass starts at. (`u32`, with the engine's other fields, keeps a
-    /// gather over an array at its slots plus two words; no array has 2^32 futures.)
-    cursor: u32,
-}
-
-impl<S: ?Sized> Readiness<S> for Sweep {
-    #[inline]
-    fn pass(
-        &mut self,
-        mut slots: Pin<&mut S>,
-        len: usize,
-        cx: &mut Context<'_>,
-        mut visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
-    ) {
-        // From the cursor to the end, then from the start to the cursor: plain ranges, so
-        // that the index needs no wrapping and no bounds check on the way. The cursor is
-        // at 0 unless an earlier pass ran out of budget: that case gets a loop of its own.
-        let start = (self.cursor as usize).min(len);
-        let mut budget = BUDGET;
-        // Returns whether the pass ended inside `range`.
-        let mut sweep = |range: core::ops::Range<usize>| {
-            for index in range {
-                if budget == 0 {
-                    self.cursor = index as u32;
-                    cx.waker().wake_by_ref();
-                    return true;
-                }
-                match visit(slots.as_mut(), index, cx) {
-                    Visit::Skipped => {}
-                    Visit::Pending | Visit::Finished | Visit::Closing => budget -= 1,
-                    Visit::Stop => {
-                        self.cursor = if index + 1 == len {
-                            0
-                        } else {
-                            index as u32 + 1
-                        };
-                        return true;
-                    }
-                }
-            }
-            false
-        };
-        if start == 0 {
-            sweep(0..len);
-        } else if !sweep(start..len) {
-            sweep(0..start);
-        }
-    }
 }

@@ -11,7 +11,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::Context;
 
-use super::readiness::Readiness;
+use super::readiness::{Readiness, Visit};
 use super::slot::{Slot, Step};
 use crate::raw::for_each_to_the_end;
 use crate::raw::pin as pinned;
@@ -43,6 +43,17 @@ pub trait Slots {
     #[inline]
     fn input_index(&self, slot: usize) -> usize {
         slot
+    }
+
+    /// Visits every slot once, in order, until `visit` says [`Stop`](Visit::Stop);
+    /// returns the slot it stopped at. (A sweep within the budget: tuples unroll it.)
+    #[inline]
+    fn visit_all(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut visit: impl FnMut(Pin<&mut Self>, usize, &mut Context<'_>) -> Visit,
+    ) -> Option<usize> {
+        (0..self.len()).find(|&index| visit(self.as_mut(), index, cx) == Visit::Stop)
     }
 
     /// Polls child `index` once if it is still running.

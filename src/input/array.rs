@@ -4,9 +4,9 @@ use core::future::Future;
 use core::pin::Pin;
 
 use super::Input;
-use crate::engine::readiness::Sweep;
 use crate::engine::slot::Slot;
 use crate::engine::slots::SlotSlice;
+use crate::engine::sweep::Sweep;
 use crate::raw::pin as pinned;
 
 impl<F: Future, const N: usize> crate::sealed::Input for [F; N] {}

@@ -1,6 +1,6 @@
 //! `SmallVec<[F; K]>`, and the inputs of [`gather_iter`](crate::gather_iter): up to `K`
-//! children inline and swept with the gather's own waker; past that, spilled to the heap
-//! with per-child wakers in a block of their own.
+//! children inline; past that, spilled to the heap. Inline or few, they are swept with the
+//! gather's own waker; many and spilled, they get per-child wakers in a block of their own.
 
 use core::fmt;
 use core::future::Future;
@@ -9,10 +9,10 @@ use core::pin::Pin;
 use smallvec::SmallVec;
 
 use super::Input;
-use crate::engine::per_child::{Adaptive, Wakers};
-use crate::engine::readiness::Sweep;
+use crate::engine::per_child::{Adaptive, Wakers, SWEEP_UP_TO};
 use crate::engine::slot::Slot;
 use crate::engine::slots::SlotSlice;
+use crate::engine::sweep::Sweep;
 use crate::raw::pin as pinned;
 
 /// How many futures [`gather_iter`](crate::gather_iter) keeps inline before it allocates.
@@ -62,7 +62,7 @@ impl<F: Future, const K: usize> SlotSlice for SmallVecSlots<[Slot<F>; K]> {
     type Readiness = Adaptive;
 
     fn readiness(&self) -> Adaptive {
-        if self.slots.spilled() {
+        if self.slots.spilled() && self.slots.len() > SWEEP_UP_TO {
             Adaptive::Wakers(Wakers::default())
         } else {
             Adaptive::Sweep(Sweep::default())

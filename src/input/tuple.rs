@@ -8,9 +8,10 @@ use core::pin::Pin;
 use core::task::Context;
 
 use super::Input;
-use crate::engine::readiness::Sweep;
+use crate::engine::readiness::Visit;
 use crate::engine::slot::{Slot, Step};
 use crate::engine::slots::{CutOff, ErrorOf, ResultSlots, Slots};
+use crate::engine::sweep::Sweep;
 use crate::raw::for_each_to_the_end;
 use crate::results::compound::{CompoundError, Inline};
 use crate::results::gathered::{unwrap_ok, Outcomes, SOME_ERR};
@@ -45,10 +46,25 @@ macro_rules! tuple {
                 Sweep::default()
             }
 
+            #[inline]
             fn len(&self) -> usize {
                 $len
             }
 
+            #[inline]
+            fn visit_all(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                mut visit: impl FnMut(Pin<&mut Self>, usize, &mut Context<'_>) -> Visit,
+            ) -> Option<usize> {
+                // Unrolled: each visit polls its own field, with no match on the index.
+                $(if visit(self.as_mut(), $idx, cx) == Visit::Stop {
+                    return Some($idx);
+                })+
+                None
+            }
+
+            #[inline]
             fn poll_step(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step {
                 let this = self.project();
                 match index {

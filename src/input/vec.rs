@@ -8,10 +8,11 @@ use core::task::{Context, Poll};
 
 use super::Input;
 use crate::engine::limit::{Limit, Window};
-use crate::engine::per_child::per_child_pass;
+use crate::engine::per_child::{per_child_pass, SWEEP_UP_TO};
 use crate::engine::readiness::{Readiness, Visit};
 use crate::engine::slot::Step;
 use crate::engine::slots::{CutOff, ResultSlots, Slots, UniformSlots};
+use crate::engine::sweep::Sweep;
 use crate::raw::vec_slots::VecSlots;
 
 impl<F: Future> crate::sealed::Input for Vec<F> {}
@@ -29,7 +30,11 @@ impl<F: Future> Slots for VecSlots<F> {
     type Readiness = OwnWakers;
 
     fn readiness(&self) -> OwnWakers {
-        OwnWakers::default()
+        if VecSlots::len(self) <= SWEEP_UP_TO {
+            OwnWakers::Sweep(Sweep::default())
+        } else {
+            OwnWakers::PerChild(Window::default())
+        }
     }
 
     #[inline]
@@ -99,16 +104,30 @@ where
     }
 }
 
-/// Readiness of a `Vec` gather: the per-child wakers live in its own block, beside the
-/// children.
-#[derive(Debug, Default)]
-pub struct OwnWakers {
-    window: Window,
+/// Readiness of a `Vec` gather: a sweep with the gather's own waker for a few children
+/// (up to [`SWEEP_UP_TO`], without a limit); per-child wakers, which live in the gather's
+/// block beside the children, for more.
+#[derive(Debug)]
+pub enum OwnWakers {
+    /// A few children, no limit.
+    Sweep(Sweep),
+    /// Many children, or a limit.
+    PerChild(Window),
 }
 
 impl Limit for OwnWakers {
+    /// A limit needs the per-child window, even for a gather small enough to sweep.
     fn set_limit(&mut self, limit: usize) {
-        self.window.set_limit(limit);
+        self.use_per_child_wakers();
+        if let OwnWakers::PerChild(window) = self {
+            window.set_limit(limit);
+        }
+    }
+
+    fn use_per_child_wakers(&mut self) {
+        if let OwnWakers::Sweep(_) = self {
+            *self = OwnWakers::PerChild(Window::default());
+        }
     }
 }
 
@@ -117,16 +136,19 @@ impl<F: Future> Readiness<VecSlots<F>> for OwnWakers {
     fn pass(
         &mut self,
         slots: Pin<&mut VecSlots<F>>,
-        _len: usize,
+        len: usize,
         cx: &mut Context<'_>,
         mut visit: impl FnMut(Pin<&mut VecSlots<F>>, usize, &mut Context<'_>) -> Visit,
     ) {
-        per_child_pass(
-            slots.get_mut(),
-            VecSlots::block,
-            &mut self.window,
-            cx,
-            |slots, index, cx| visit(Pin::new(slots), index, cx),
-        );
+        match self {
+            OwnWakers::Sweep(sweep) => sweep.pass(slots, len, cx, visit),
+            OwnWakers::PerChild(window) => per_child_pass(
+                slots.get_mut(),
+                VecSlots::block,
+                window,
+                cx,
+                |slots, index, cx| visit(Pin::new(slots), index, cx),
+            ),
+        }
     }
 }

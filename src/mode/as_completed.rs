@@ -74,8 +74,11 @@ impl<I: Input, L> Gather<I, L> {
 pin_project_lite::pin_project! {
     /// Stream for [`Gather::as_completed`].
     ///
-    /// Yields `(index, output)` for each child as it finishes, in completion order (within
-    /// one poll of the stream, lower index first), then `None`. Its
+    /// Yields `(index, output)` for each child as it finishes, in completion order, then
+    /// `None`. Children that finished between two polls come out one per item in the order
+    /// the gather polls them (see "Wakes and fairness" on [`Gather`](crate::Gather)): in
+    /// wake order with per-child wakers, else in input order from the child after the last
+    /// one yielded. Its
     /// [`size_hint`](Stream::size_hint) is exact: the children not yielded yet.
     ///
     /// # Cancellation

@@ -188,7 +188,10 @@ pub async fn as_completed_yields_in_completion_order() {
             i * 10
         })
         .collect();
-    let mut stream = std::pin::pin!(gather(children).as_completed());
+    // Per-child wakers: children are yielded in the order they woke, even if a loaded
+    // machine polls the gather only after several have finished (a sweep would then
+    // yield them in input order, from where it left off).
+    let mut stream = std::pin::pin!(gather(children).per_child_wakers().as_completed());
     let mut order = Vec::new();
     while let Some((index, value)) = stream.as_mut().next_completed().await {
         assert_eq!(value, index as u64 * 10);

@@ -4,7 +4,7 @@
 //! The bytes choose a scenario: how many children and what each does (ready at once or
 //! after k polls; `Ok`, `Err` or a panic; woken during its own poll, later by reference or
 //! by value, or from another thread; woken spuriously; woken again after it finished), the
-//! input shape (`Vec`, `SmallVec` inline or spilled, array, `gather_iter`), the mode
+//! input shape (`Vec` swept or with per-child wakers, `SmallVec` inline or spilled, array, `gather_iter`), the mode
 //! (settle all, fail fast, as completed left part-way), the layers (limit, deadline,
 //! catch_panics), and the schedule: which pending wake fires next, when the deadline
 //! fires, whether the gather is polled without a wake, when the caller drops it. Bytes run
@@ -163,7 +163,10 @@ pub struct Plan {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
+    /// A `Vec` with `per_child_wakers()`.
     Vec,
+    /// A `Vec` as is: swept with the gather's own waker up to 30 children.
+    FewVec,
     SmallVec,
     Array,
     Iter,
@@ -310,12 +313,14 @@ impl Scenario {
             waker,
             Some((W::Clone, S::ChildPoll) | (W::Drop, S::Environment))
         );
-        let shape = match c.below(4) {
+        let shape = match c.below(5) {
             0 if shared_waker => Shape::Array,
             0 => Shape::Vec,
             1 => Shape::SmallVec,
             2 if per_child => Shape::Vec,
             2 => Shape::Array,
+            3 if per_child => Shape::Vec,
+            3 => Shape::FewVec,
             _ => Shape::Iter,
         };
         let n = match shape {
@@ -1167,7 +1172,8 @@ pub fn run_scenario(scenario: &Scenario, choices: &mut Choices<'_>) -> Report {
         choices,
     };
     let ending = match scenario.shape {
-        Shape::Vec => run_limited!(run, gather(children.collect::<Vec<_>>())),
+        Shape::Vec => run_limited!(run, gather(children.collect::<Vec<_>>()).per_child_wakers()),
+        Shape::FewVec => run_limited!(run, gather(children.collect::<Vec<_>>())),
         Shape::SmallVec => run_limited!(run, gather(children.collect::<SmallVec<[Child; 4]>>())),
         Shape::Iter => run_limited!(run, gather_iter(children)),
         Shape::Array => {
@@ -1559,7 +1565,10 @@ impl Run<'_, '_, '_> {
         let scenario = self.scenario;
         let per_child = match scenario.shape {
             Shape::Vec => true,
-            Shape::SmallVec | Shape::Iter => scenario.plans.len() > 4,
+            // Inline or few (up to 30): swept with the caller's waker, unless limited.
+            Shape::FewVec | Shape::SmallVec | Shape::Iter => {
+                scenario.plans.len() > 30 || scenario.limit.is_some()
+            }
             Shape::Array => false,
         };
         if per_child {
