@@ -36,7 +36,7 @@ fn fail_fast_drops_pending_siblings_before_returning() {
 }
 
 #[test]
-fn fail_fast_reports_every_error_seen_in_the_same_poll_lowest_index_first() {
+fn fail_fast_stops_the_poll_at_the_first_error_and_polls_no_later_child() {
     let children = [ready(Ok(0)), ready(Err("b")), ready(Ok(2)), ready(Err("d"))];
     let (_, waker) = CountingWaker::new();
     let mut fail_fast = pin!(gather(children).fail_fast());
@@ -44,8 +44,29 @@ fn fail_fast_reports_every_error_seen_in_the_same_poll_lowest_index_first() {
         panic!()
     };
     let error: CompoundError<&str, Inline<4>> = error;
-    assert_eq!(error.iter().collect::<Vec<_>>(), [(1, &"b"), (3, &"d")]);
-    assert_eq!(error.first(), (1, &"b"));
+    assert_eq!(error.iter().collect::<Vec<_>>(), [(1, &"b")]);
+
+    // The same with children that count their polls, in each storage.
+    for per_child in [false, true] {
+        let (children, handles): (Vec<_>, Vec<_>) =
+            (0..5).map(|_| manual::<Result<u8, &str>>()).unzip();
+        handles[1].complete(Err("b"));
+        handles[3].complete(Err("d"));
+        let gather = gather(children);
+        let gather = if per_child {
+            gather.per_child_wakers()
+        } else {
+            gather
+        };
+        let mut fail_fast = pin!(gather.fail_fast());
+        let Poll::Ready(Err(error)) = poll_with(fail_fast.as_mut(), &waker) else {
+            panic!()
+        };
+        assert_eq!(error.iter().collect::<Vec<_>>(), [(1, &"b")]);
+        let polls: Vec<_> = handles.iter().map(|h| h.polls()).collect();
+        assert_eq!(polls, [1, 1, 0, 0, 0], "per-child wakers: {per_child}");
+        assert!(handles.iter().all(|h| !h.alive()), "every child dropped");
+    }
 }
 
 #[test]

@@ -54,7 +54,8 @@ enum Phase {
 pub(crate) enum After {
     /// Keep going.
     Continue,
-    /// Finish this pass (each child still polled at most once), then complete.
+    /// Stop the pass now and complete: the children not polled yet in it are not polled.
+    /// (After the deadline, the driver still hears of every child cut off.)
     Complete,
     /// Stop the pass now and hand this child to the driver; later passes go on.
     Yield,
@@ -287,18 +288,13 @@ impl<R> Engine<R> {
                     match finished(slots, i) {
                         After::Yield => {
                             yielded = Some(i);
-                            return Visit::Stop;
+                            Visit::Stop
                         }
-                        After::Complete => complete = true,
-                        After::Continue => {}
-                    }
-                    if remaining == 0 {
-                        complete = true;
-                        Visit::Stop
-                    } else if complete {
-                        Visit::Closing
-                    } else {
-                        Visit::Finished
+                        After::Continue if remaining > 0 => Visit::Finished,
+                        After::Complete | After::Continue => {
+                            complete = true;
+                            Visit::Stop
+                        }
                     }
                 }
             },

@@ -79,7 +79,7 @@ fn unlimited_pass<T, P>(
         match poll_one(target, queue, index, visit) {
             Visit::Skipped => {}
             Visit::Stop => return,
-            Visit::Pending | Visit::Finished | Visit::Closing => polled += 1,
+            Visit::Pending | Visit::Finished => polled += 1,
         }
     }
     // Children never polled are never queued, and a wake during this pass goes to the
@@ -111,26 +111,22 @@ fn limited_pass<T, P>(
 ) {
     let mut active = window.active();
     let mut polled = 0;
-    let mut closing = false;
     // Whether the pass ended with children left that may make progress.
     let over_budget = loop {
         if polled == BUDGET {
             break true;
         }
-        // The children not started yet wait for a place; once the gather is closing
-        // (fail-fast saw an error), none of them gets one.
-        let may_start = active < window.limit() && !closing;
+        // The children not started yet wait for a place.
+        let may_start = active < window.limit();
         let Some((index, fresh)) = queue(target).next(may_start) else {
             break false;
         };
         active += usize::from(fresh);
-        let visited = poll_one(target, queue, index, visit);
-        match visited {
+        match poll_one(target, queue, index, visit) {
             Visit::Skipped => {}
             Visit::Pending => polled += 1,
-            Visit::Finished | Visit::Closing => {
+            Visit::Finished => {
                 polled += 1;
-                closing |= visited == Visit::Closing;
                 active -= 1;
             }
             Visit::Stop => {

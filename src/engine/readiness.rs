@@ -33,9 +33,6 @@ pub enum Visit {
     Pending,
     /// The child was polled and finished.
     Finished,
-    /// The child was polled and finished, and the gather completes after this pass: poll
-    /// the children already running, start no new one.
-    Closing,
     /// The child was polled and finished, and the pass must end now.
     Stop,
 }

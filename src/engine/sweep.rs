@@ -73,7 +73,7 @@ impl Sweep {
                 }
                 match visit(slots.as_mut(), index, cx) {
                     Visit::Skipped => {}
-                    Visit::Pending | Visit::Finished | Visit::Closing => budget -= 1,
+                    Visit::Pending | Visit::Finished => budget -= 1,
                     Visit::Stop => {
                         self.stopped_at(index, len);
                         return true;

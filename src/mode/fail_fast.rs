@@ -26,11 +26,10 @@ impl<I: Input, L> Gather<I, L> {
     ///
     /// The future resolves to `Ok` with every success in input order when every child
     /// succeeds, or to `Err` with a [`CompoundError`](crate::CompoundError) as soon as a
-    /// child returns an `Err`. The error's [`first`](crate::CompoundError::first) is the
-    /// child that failed first, with its index; it also holds any other child that failed
-    /// during the same poll (children polled in the same poll after a failure are still
-    /// polled once; within one poll, the lower index counts as first). Every child still
-    /// running is dropped before the future returns.
+    /// child returns an `Err`: the poll that sees the error polls no other child, and
+    /// every child still running is dropped before the future returns. The error holds
+    /// that child's error, with its index ([`first`](crate::CompoundError::first)). When a
+    /// [deadline](Gather::deadline) fires, it holds every child the deadline cut off.
     ///
     /// This is `try_join_all`, and Python's `asyncio.TaskGroup`.
     ///
@@ -122,29 +121,37 @@ where
     type Output = Result<Successes<I>, Errors<I>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // Counted by the pass, read by the driver's work once the pass is done.
+        // Counted by the pass (the first failure stops it; the deadline's cut-off reports
+        // every child it cut off), read by the driver's work once the pass is done.
         let failed = Cell::new(0);
+        let first = Cell::new(0);
         let finished = |slots: Pin<&mut I::Slots>, i| {
-            if slots.is_err(i) {
-                failed.set(failed.get() + 1);
-                After::Complete
-            } else {
-                After::Continue
+            if !slots.is_err(i) {
+                return After::Continue;
             }
+            if failed.get() == 0 {
+                first.set(i);
+            }
+            failed.set(failed.get() + 1);
+            After::Complete
         };
         self.project()
             .gather
             .poll_with(cx, finished, |mut slots, _| {
-                if failed.get() == 0 {
-                    return slots.take_outputs().into_split();
-                }
-                let errors = CompoundError::collect(slots.len(), failed.get(), |i| {
-                    slots.as_mut().take_err(i)
-                });
+                let len = slots.len();
+                let errors = match failed.get() {
+                    0 => return slots.take_outputs().into_split(),
+                    1 => {
+                        let error = slots.as_mut().take_err(first.get());
+                        CompoundError::one(len, first.get(), error.expect("the child failed"))
+                    }
+                    failed => CompoundError::collect(len, failed, |i| slots.as_mut().take_err(i))
+                        .expect("children failed in this pass"),
+                };
                 // The children still running go before the error is handed back. (If one of
                 // their drops panics, the errors taken so far go with the panic.)
                 slots.clear();
-                Err(errors.expect("a child failed in this pass"))
+                Err(errors)
             })
     }
 }

@@ -83,6 +83,8 @@ pub trait ErrorStore<E>: crate::sealed::ErrorStore {
         error_at: impl FnMut(usize) -> Option<E>,
     ) -> (Self::Entries, usize);
     #[doc(hidden)]
+    fn one(index: usize, error: E) -> Self::Entries;
+    #[doc(hidden)]
     fn from_entries(entries: impl Iterator<Item = (usize, E)>) -> (Self::Entries, usize);
     #[doc(hidden)]
     fn iter(entries: &Self::Entries) -> Self::Iter<'_>;
@@ -134,6 +136,12 @@ impl<E, const N: usize> ErrorStore<E> for Inline<N> {
             error
         });
         (entries, len)
+    }
+
+    /// `index` must be below `N`.
+    fn one(index: usize, error: E) -> [Option<E>; N] {
+        let mut error = Some(error);
+        core::array::from_fn(|i| if i == index { error.take() } else { None })
     }
 
     /// Each entry goes to its index, which must be below `N`.
@@ -260,6 +268,10 @@ impl<E> ErrorStore<E> for Heap {
         (entries, len)
     }
 
+    fn one(index: usize, error: E) -> alloc::vec::Vec<(usize, E)> {
+        alloc::vec![(index, error)]
+    }
+
     /// The entries in the order given, which must be ascending by index.
     fn from_entries(
         entries: impl Iterator<Item = (usize, E)>,
@@ -345,6 +357,16 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     ) -> Option<Self> {
         let (entries, len) = S::collect(total, errors, error_at);
         Self::from_parts(entries, len, total)
+    }
+
+    /// The error of child `index` alone, of `total` children.
+    pub(crate) fn one(total: usize, index: usize, error: E) -> Self {
+        debug_assert!(index < total);
+        CompoundError {
+            entries: S::one(index, error),
+            len: 1,
+            total,
+        }
     }
 
     /// The errors of `entries` (in input order, each index below `total`), or `None` if
