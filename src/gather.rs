@@ -162,11 +162,15 @@ pin_project_lite::pin_project! {
     /// Which children a poll polls depends on the input and its size:
     ///
     /// - **A few children** (a `Vec`, `SmallVec` or [`gather_iter`](crate::gather_iter) of
-    ///   up to 30, without a limit): they share the gather's own waker, and a wake of any
+    ///   up to 30, without a limit) start by sharing the gather's own waker: a wake of any
     ///   of them polls every child still running, in input order. For a handful of
-    ///   children whose polls are cheap, that costs less than a waker each (it is what
-    ///   `futures::join_all` does below 31). [`per_child_wakers`](Self::per_child_wakers)
-    ///   opts out.
+    ///   children that are ready at once or wake themselves, that costs less than a waker
+    ///   each (it is what `futures::join_all` does below 31). Once a poll finds that fewer
+    ///   than one in eight of the children it polled finished (they wake one by one), the
+    ///   gather switches to per-child wakers for good: its next poll polls every child
+    ///   still running once, with its own waker. (A `SmallVec` still inline keeps
+    ///   sweeping: the switch would allocate.) [`per_child_wakers`](Self::per_child_wakers)
+    ///   skips the sweep.
     /// - **Many children** (a `Vec` of more than 30; a `SmallVec` of more than 30 once it
     ///   has spilled to the heap), **a limit**, or `per_child_wakers`: each child gets a
     ///   waker of its own (one shared allocation for all of them; a `Vec`'s children live

@@ -331,3 +331,79 @@ fn a_small_gather_whose_children_wake_one_by_one_from_other_threads_loses_no_wak
         assert_eq!(gathered.into_results(), (0..n).collect::<Vec<_>>());
     }
 }
+
+/// Children that wake one by one make a sweep poll every running child per wake: after one
+/// such pass the gather gives each child a waker of its own, polling every running child
+/// once to hand them out, and no wake is lost on the way.
+#[test]
+fn a_small_gather_whose_children_wake_one_by_one_switches_to_per_child_wakers() {
+    let (children, handles): (Vec<_>, Vec<_>) = (0..16).map(|_| manual::<usize>()).unzip();
+    let (wakes, waker) = CountingWaker::new();
+    let mut gather = pin!(gather(children));
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    let polls = || handles.iter().map(|h| h.polls()).sum::<usize>();
+    assert_eq!(polls(), 16, "the first pass polls every child");
+
+    handles[0].complete(0);
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    assert_eq!(polls(), 32, "a sweep: every child polled; 1 of 16 finished");
+
+    handles[1].complete(1);
+    assert_eq!(wakes.wakes(), 2, "child 1 woke the gather's own waker");
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    assert_eq!(
+        polls(),
+        47,
+        "the switch: the 15 running children get their own wakers"
+    );
+
+    for i in 2..16 {
+        let before = handles.iter().map(|h| h.polls()).collect::<Vec<_>>();
+        handles[i].complete(i);
+        let done = poll_with(gather.as_mut(), &waker);
+        assert_eq!(done.is_ready(), i == 15);
+        for (j, handle) in handles.iter().enumerate() {
+            let expected = before[j] + usize::from(j == i);
+            assert_eq!(handle.polls(), expected, "wake of child {i}: child {j}");
+        }
+    }
+    assert_eq!(polls(), 61);
+}
+
+#[test]
+fn a_small_spilled_smallvec_switches_too_and_an_inline_one_keeps_sweeping() {
+    use smallvec::SmallVec;
+    for spilled in [true, false] {
+        let (children, handles): (Vec<_>, Vec<_>) = (0..16).map(|_| manual::<usize>()).unzip();
+        let (_, waker) = CountingWaker::new();
+        let total =
+            |handles: &[common::Handle<usize>]| handles.iter().map(|h| h.polls()).sum::<usize>();
+        let polls = if spilled {
+            let children: SmallVec<[_; 2]> = children.into_iter().collect();
+            let mut gather = pin!(gather(children));
+            for (i, handle) in handles.iter().enumerate() {
+                assert!(poll_with(gather.as_mut(), &waker).is_pending());
+                handle.complete(i);
+            }
+            assert!(poll_with(gather.as_mut(), &waker).is_ready());
+            total(&handles)
+        } else {
+            let children: SmallVec<[_; 16]> = children.into_iter().collect();
+            let mut gather = pin!(gather(children));
+            for (i, handle) in handles.iter().enumerate() {
+                assert!(poll_with(gather.as_mut(), &waker).is_pending());
+                handle.complete(i);
+            }
+            assert!(poll_with(gather.as_mut(), &waker).is_ready());
+            total(&handles)
+        };
+        // Spilled: 16 + 16 + 15 + 14 (as a `Vec`); inline: a sweep every time, 16 + 16 +
+        // 15 + ... + 1.
+        let expected = if spilled {
+            61
+        } else {
+            16 + (1..=16).sum::<usize>()
+        };
+        assert_eq!(polls, expected, "spilled: {spilled}");
+    }
+}

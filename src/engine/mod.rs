@@ -273,7 +273,8 @@ impl<R> Engine<R> {
         // a register. (If a child panics out of the pass, the gather is poisoned and the
         // count is never used again.)
         let len = slots.len();
-        let mut remaining = len - self.finished;
+        let running = len - self.finished;
+        let mut remaining = running;
         let mut complete = remaining == 0;
         let mut yielded = None;
         self.readiness.pass(
@@ -307,6 +308,7 @@ impl<R> Engine<R> {
         if complete {
             return Poll::Ready(Pass::Complete);
         }
+        self.readiness.after_pass(running, running - remaining);
         // Every pending child was polled and holds our waker; or the budget ran out and
         // the readiness woke us to come back for the rest.
         Poll::Pending

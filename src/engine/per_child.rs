@@ -16,14 +16,62 @@ use super::slots::Slots;
 use super::sweep::Sweep;
 use crate::raw::block::Block;
 
-/// Up to this many children, a gather with no limit sweeps them with its own waker rather
-/// than give each a waker of its own.
+/// Up to this many children, a gather with no limit starts by sweeping them with its own
+/// waker rather than give each a waker of its own.
 ///
 /// A per-child waker costs a handful of atomic operations per wake, whatever the number of
 /// children; a sweep costs a poll of every running child per wake of any of them. For a
 /// few children the sweep is cheaper (and `futures::join_all` sweeps up to 30 too); past
 /// that, the polls of children that did not wake add up.
 pub(crate) const SWEEP_UP_TO: usize = 30;
+
+/// A sweep that gives way to per-child wakers once it wastes polls: for a gather of a few
+/// children on the heap, where per-child wakers cost no new allocation.
+///
+/// A sweep pays off when most children it polls have something to do (they are ready, or
+/// woke themselves); it wastes polls when children wake one at a time (each wake polls
+/// every running child). So after every pass but the first, the engine says how many
+/// children were running and how many of them finished; a pass in which fewer than one in
+/// [`WASTE`] finished says the children wake one by one, and the gather switches. (A pass
+/// that a child stopped part-way, to be yielded or to fail fast, is not judged.)
+///
+/// The switch loses no wake: the children hold the gather's own waker, and the first
+/// per-child pass polls every child still running (none of them was ever given a waker of
+/// its own, so all of them count as never polled), handing each its own waker. A child
+/// that wakes the gather's waker after that causes one spurious poll of the gather.
+#[derive(Debug, Default)]
+pub struct Tentative {
+    sweep: Sweep,
+    /// Whether a pass has run (the first pass polls every child, with nothing to judge).
+    swept: bool,
+}
+
+/// See [`Tentative`]: a pass in which fewer than one in this many polled children finish
+/// switches to per-child wakers.
+const WASTE: usize = 8;
+
+impl Tentative {
+    /// One sweep pass.
+    #[inline]
+    pub(crate) fn pass<S: Slots + ?Sized>(
+        &mut self,
+        slots: Pin<&mut S>,
+        len: usize,
+        cx: &mut Context<'_>,
+        visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
+    ) {
+        self.sweep.pass(slots, len, cx, visit);
+    }
+
+    /// After a pass that ran to its end (see [`Readiness::after_pass`]): whether the
+    /// gather should use per-child wakers from the next pass on.
+    #[inline]
+    pub(crate) fn wasteful(&mut self, running: usize, finished: usize) -> bool {
+        let first = !self.swept;
+        self.swept = true;
+        !first && finished * WASTE < running
+    }
+}
 
 /// The pass of every per-child-waker strategy: `queue(target)` is the block whose
 /// wakers the children hold; `visit(target, i, cx)` polls child `i` with its own waker.
@@ -177,13 +225,16 @@ impl Limit for Wakers {
     fn use_per_child_wakers(&mut self) {}
 }
 
-/// Sweeps while a `SmallVec` is inline (no allocation) or holds few children; uses
-/// per-child wakers once it has spilled to the heap with many, or when asked to.
+/// Sweeps while a `SmallVec` is inline (no allocation); tentatively while it has spilled
+/// to the heap with few children; uses per-child wakers once it has spilled with many,
+/// once the tentative sweep wastes polls, or when asked to.
 #[derive(Debug)]
 pub enum Adaptive {
     /// Inline storage.
     Sweep(Sweep),
-    /// Spilled storage.
+    /// Spilled storage, few children.
+    Tentative(Tentative),
+    /// Spilled storage, many children (or a limit, or asked for).
     Wakers(Wakers),
 }
 
@@ -197,7 +248,7 @@ impl Limit for Adaptive {
     }
 
     fn use_per_child_wakers(&mut self) {
-        if let Adaptive::Sweep(_) = self {
+        if let Adaptive::Sweep(_) | Adaptive::Tentative(_) = self {
             *self = Adaptive::Wakers(Wakers::default());
         }
     }
@@ -214,7 +265,19 @@ impl<S: Slots + ?Sized> Readiness<S> for Adaptive {
     ) {
         match self {
             Adaptive::Sweep(sweep) => sweep.pass(slots, len, cx, visit),
+            Adaptive::Tentative(sweep) => sweep.pass(slots, len, cx, visit),
             Adaptive::Wakers(wakers) => wakers.pass(slots, len, cx, visit),
+        }
+    }
+
+    #[inline]
+    fn after_pass(&mut self, running: usize, finished: usize) {
+        if let Adaptive::Tentative(sweep) = self {
+            if sweep.wasteful(running, finished) {
+                // The block of wakers is made at the next pass, which polls every child
+                // still running with its own waker.
+                *self = Adaptive::Wakers(Wakers::default());
+            }
         }
     }
 }

@@ -54,4 +54,12 @@ pub trait Readiness<S: ?Sized> {
         cx: &mut Context<'_>,
         visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
     );
+
+    /// Hears how a pass that ran to its end (no child asked to stop it) went: `running`
+    /// children were running when it began, and `finished` of them finished in it. A
+    /// strategy that adapts to how its children wake decides here.
+    #[inline]
+    fn after_pass(&mut self, running: usize, finished: usize) {
+        let _ = (running, finished);
+    }
 }

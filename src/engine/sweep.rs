@@ -50,8 +50,8 @@ impl Sweep {
     }
 
     /// A pass from the cursor on, with a budget: over the budget, or after a pass that
-    /// stopped part-way. Out of line, so that the plain run above stays small.
-    #[inline(never)]
+    /// stopped part-way.
+    #[inline]
     fn resume<S: ?Sized>(
         &mut self,
         mut slots: Pin<&mut S>,

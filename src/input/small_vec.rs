@@ -9,7 +9,7 @@ use core::pin::Pin;
 use smallvec::SmallVec;
 
 use super::Input;
-use crate::engine::per_child::{Adaptive, Wakers, SWEEP_UP_TO};
+use crate::engine::per_child::{Adaptive, Tentative, Wakers, SWEEP_UP_TO};
 use crate::engine::slot::Slot;
 use crate::engine::slots::SlotSlice;
 use crate::engine::sweep::Sweep;
@@ -62,10 +62,12 @@ impl<F: Future, const K: usize> SlotSlice for SmallVecSlots<[Slot<F>; K]> {
     type Readiness = Adaptive;
 
     fn readiness(&self) -> Adaptive {
-        if self.slots.spilled() && self.slots.len() > SWEEP_UP_TO {
-            Adaptive::Wakers(Wakers::default())
-        } else {
+        if !self.slots.spilled() {
             Adaptive::Sweep(Sweep::default())
+        } else if self.slots.len() <= SWEEP_UP_TO {
+            Adaptive::Tentative(Tentative::default())
+        } else {
+            Adaptive::Wakers(Wakers::default())
         }
     }
 

@@ -8,11 +8,10 @@ use core::task::{Context, Poll};
 
 use super::Input;
 use crate::engine::limit::{Limit, Window};
-use crate::engine::per_child::{per_child_pass, SWEEP_UP_TO};
+use crate::engine::per_child::{per_child_pass, Tentative, SWEEP_UP_TO};
 use crate::engine::readiness::{Readiness, Visit};
 use crate::engine::slot::Step;
 use crate::engine::slots::{CutOff, ResultSlots, Slots, UniformSlots};
-use crate::engine::sweep::Sweep;
 use crate::raw::vec_slots::VecSlots;
 
 impl<F: Future> crate::sealed::Input for Vec<F> {}
@@ -31,7 +30,7 @@ impl<F: Future> Slots for VecSlots<F> {
 
     fn readiness(&self) -> OwnWakers {
         if VecSlots::len(self) <= SWEEP_UP_TO {
-            OwnWakers::Sweep(Sweep::default())
+            OwnWakers::Sweep(Tentative::default())
         } else {
             OwnWakers::PerChild(Window::default())
         }
@@ -105,13 +104,13 @@ where
 }
 
 /// Readiness of a `Vec` gather: a sweep with the gather's own waker for a few children
-/// (up to [`SWEEP_UP_TO`], without a limit); per-child wakers, which live in the gather's
-/// block beside the children, for more.
+/// (up to [`SWEEP_UP_TO`], without a limit) while it pays off; per-child wakers, which live
+/// in the gather's block beside the children, for more, or once the sweep wastes polls.
 #[derive(Debug)]
 pub enum OwnWakers {
     /// A few children, no limit.
-    Sweep(Sweep),
-    /// Many children, or a limit.
+    Sweep(Tentative),
+    /// Many children, a limit, or children that wake one by one.
     PerChild(Window),
 }
 
@@ -149,6 +148,18 @@ impl<F: Future> Readiness<VecSlots<F>> for OwnWakers {
                 cx,
                 |slots, index, cx| visit(Pin::new(slots), index, cx),
             ),
+        }
+    }
+
+    #[inline]
+    fn after_pass(&mut self, running: usize, finished: usize) {
+        if let OwnWakers::Sweep(sweep) = self {
+            if sweep.wasteful(running, finished) {
+                // No child has a waker of its own yet, so the block counts every one as
+                // never polled: the next pass polls each child still running, with its
+                // own waker.
+                *self = OwnWakers::PerChild(Window::default());
+            }
         }
     }
 }
