@@ -112,6 +112,21 @@ impl AtomicWaker {
         drop(old);
     }
 
+    /// Drops the stored waker, as [`clear`](Self::clear), without synchronizing: for a
+    /// registrant that knows no wake is under way and none can come.
+    ///
+    /// # Safety
+    ///
+    /// No other thread accesses this slot from now on, and every access made by another
+    /// thread so far happens before this call.
+    pub(crate) unsafe fn clear_alone(&self) {
+        let old = self.waker.with_mut(|slot| {
+            // SAFETY: the caller guarantees that no other access can race with this one.
+            unsafe { (*slot).take() }
+        });
+        drop(old);
+    }
+
     /// Whether a wake of the waker panicked and no wake has reached it since: then a child's
     /// wake must reach it even where it would otherwise count on an earlier one.
     #[inline]

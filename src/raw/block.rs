@@ -341,11 +341,17 @@ impl<P> Block<P> {
     /// references.
     unsafe fn release(header: *mut Header) {
         // SAFETY: the block is live while the caller's reference is.
-        if unsafe { (*header).refs.fetch_sub(1, Ordering::Release) } != 1 {
-            return;
+        let refs = unsafe { &(*header).refs };
+        // A count of 1 is the caller's reference alone, and no one can add to it without
+        // a reference of their own: the block is ours to free, with no read-modify-write.
+        // (Acquire pairs with every other release, as the fence below.)
+        if refs.load(Ordering::Acquire) != 1 {
+            if refs.fetch_sub(1, Ordering::Release) != 1 {
+                return;
+            }
+            // Pairs with every other release: all their accesses happen before the free.
+            fence(Ordering::Acquire);
         }
-        // Pairs with every other release: all their accesses happen before the free.
-        fence(Ordering::Acquire);
         /// Frees the block even if the drop of the gather's waker, still in the header,
         /// panics.
         struct Free(*mut u8, Layout);
@@ -457,7 +463,19 @@ impl<P> Drop for Block<P> {
         struct Clear<'a>(&'a Header);
         impl Drop for Clear<'_> {
             fn drop(&mut self) {
-                self.0.parent.clear();
+                // With the handle's reference the only one (the usual end: the children
+                // dropped their wakers), no waker is left to be woken, now or later: the
+                // waker can go with no read-modify-write. Acquire: every wake made through
+                // a waker now gone happens before (it released its reference after).
+                if self.0.refs.load(Ordering::Acquire) == 1 {
+                    // SAFETY: no waker of the block is left (the handle's reference is the
+                    // only one, and a new one is made only from an existing waker), so no
+                    // other thread reaches the slot; the acquire load orders every past
+                    // access before this one.
+                    unsafe { self.0.parent.clear_alone() };
+                } else {
+                    self.0.parent.clear();
+                }
             }
         }
         let _release = Release(self.header.as_ptr(), Self::release);
