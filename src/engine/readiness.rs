@@ -1,15 +1,19 @@
 //! Readiness: which children a pass polls, and with which waker.
 //!
-//! - `Sweep` (`sweep.rs`) polls every child still running with the gather's own waker. It needs no
-//!   allocation, which is why arrays and tuples use it (and everything, without `alloc`):
-//!   a waker must outlive the future, so it cannot point into a gather that is not on the
-//!   heap. A wake of any child costs a sweep over every slot.
+//! - `Sweep` (`sweep.rs`) polls every child still running with the gather's own waker. It
+//!   needs no allocation, which is why arrays, tuples and inline `SmallVec`s use it (and
+//!   everything, without `alloc`): a waker must outlive the future, so it cannot point
+//!   into a gather that is not on the heap. A wake of any child costs a sweep over every
+//!   slot.
 //! - Per-child wakers (`alloc`): each child gets a waker of its own, all sharing one heap
 //!   block with an atomic ready set; a wake queues only its child, and a pass polls only
 //!   the queued children, so a wake costs O(1) whatever the number of children. `Vec`
 //!   inputs keep their children in that block (`OwnWakers`, in `input/vec.rs`);
 //!   `SmallVec` inputs that spilled to the heap use a block of wakers alone (`Wakers`, in
 //!   `per_child.rs`).
+//! - Between the two, for a few children on the heap (up to `SWEEP_UP_TO`, no limit):
+//!   `Tentative` (`per_child.rs`) sweeps until a pass shows that the children wake one by
+//!   one ([`Readiness::after_pass`]), then the gather switches to per-child wakers.
 //!
 //! Every strategy runs the same pass shape: at most [`BUDGET`] child polls, each child at
 //! most once, and a self-wake if work is left.
