@@ -3,12 +3,16 @@
 //! deadline.
 mod common;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
-use common::{block_on, manual};
+use common::{block_on, manual, poll_with, CountingWaker};
 use gather::gather;
 
 // Miri checks the same races for data races and weak-memory effects, more slowly.
@@ -47,5 +51,40 @@ fn wakes_racing_each_other_and_the_gather_are_never_lost() {
             .recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("round {round}: the gather never finished (a lost wake)"));
         assert_eq!(results, (0..CHILDREN).collect::<Vec<_>>());
+    }
+}
+
+/// A child's waker is woken and dropped on another thread, then the gather is dropped with
+/// nothing else ordering the two (the flag is relaxed): the gather's drop sees itself
+/// holding the block's only reference and lets go of the executor's waker without an
+/// atomic hand-off. Under Miri, an access of that thread to the block not ordered before
+/// the drop is a data race (it is, with the reference count read relaxed).
+#[test]
+fn a_gather_dropped_after_its_last_child_waker_went_on_another_thread_races_nothing() {
+    struct Child(Arc<Mutex<Option<Waker>>>);
+    impl Future for Child {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            *self.0.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+    static DONE: AtomicBool = AtomicBool::new(false);
+    for _ in 0..4 {
+        let slot = Arc::new(Mutex::new(None));
+        let (_, waker) = CountingWaker::new();
+        let mut gather = Box::pin(gather(vec![Child(slot.clone())]).per_child_wakers());
+        assert!(poll_with(gather.as_mut(), &waker).is_pending());
+        let kept = slot.lock().unwrap().take().unwrap();
+        DONE.store(false, Ordering::Relaxed);
+        let waking = thread::spawn(move || {
+            kept.wake();
+            DONE.store(true, Ordering::Relaxed);
+        });
+        while !DONE.load(Ordering::Relaxed) {
+            thread::yield_now();
+        }
+        drop(gather);
+        waking.join().unwrap();
     }
 }

@@ -131,8 +131,9 @@ fn unlimited_pass<T, P>(
         }
     }
     // Children never polled are never queued, and a wake during this pass goes to the
-    // next one, so no woken child can come before them any more. (Each is running, so
-    // each visit is a poll.)
+    // next one, so no woken child can come before them any more. (After a switch from the
+    // sweep, the range holds finished children too: they are skipped, and count against
+    // the budget, which a gather of at most 30 children cannot run out of.)
     let never = queue(target).never_polled();
     let end = never.end.min(never.start + (BUDGET - polled));
     for index in never.start..end {
