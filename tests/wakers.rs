@@ -354,40 +354,38 @@ fn a_small_gather_whose_children_wake_one_by_one_switches_to_per_child_wakers() 
     assert_eq!(polls(), 61);
 }
 
+/// Polls `gather` once, then completes the children one per poll; returns every child's
+/// polls in all.
+fn polls_when_completed_one_by_one(
+    gather: impl Future,
+    handles: &[common::Handle<usize>],
+    waker: &Waker,
+) -> usize {
+    let mut gather = pin!(gather);
+    for (i, handle) in handles.iter().enumerate() {
+        assert!(poll_with(gather.as_mut(), waker).is_pending());
+        handle.complete(i);
+    }
+    assert!(poll_with(gather.as_mut(), waker).is_ready());
+    handles.iter().map(|h| h.polls()).sum()
+}
+
 #[test]
 fn a_small_spilled_smallvec_switches_too_and_an_inline_one_keeps_sweeping() {
     use smallvec::SmallVec;
-    for spilled in [true, false] {
-        let (children, handles): (Vec<_>, Vec<_>) = (0..16).map(|_| manual::<usize>()).unzip();
-        let (_, waker) = CountingWaker::new();
-        let total =
-            |handles: &[common::Handle<usize>]| handles.iter().map(|h| h.polls()).sum::<usize>();
-        let polls = if spilled {
-            let children: SmallVec<[_; 2]> = children.into_iter().collect();
-            let mut gather = pin!(gather(children));
-            for (i, handle) in handles.iter().enumerate() {
-                assert!(poll_with(gather.as_mut(), &waker).is_pending());
-                handle.complete(i);
-            }
-            assert!(poll_with(gather.as_mut(), &waker).is_ready());
-            total(&handles)
-        } else {
-            let children: SmallVec<[_; 16]> = children.into_iter().collect();
-            let mut gather = pin!(gather(children));
-            for (i, handle) in handles.iter().enumerate() {
-                assert!(poll_with(gather.as_mut(), &waker).is_pending());
-                handle.complete(i);
-            }
-            assert!(poll_with(gather.as_mut(), &waker).is_ready());
-            total(&handles)
-        };
-        // Spilled: 16 + 16 + 15 + 14 (as a `Vec`); inline: a sweep every time, 16 + 16 +
-        // 15 + ... + 1.
-        let expected = if spilled {
-            61
-        } else {
-            16 + (1..=16).sum::<usize>()
-        };
-        assert_eq!(polls, expected, "spilled: {spilled}");
-    }
+    let (_, waker) = CountingWaker::new();
+
+    let (children, handles): (Vec<_>, Vec<_>) = (0..16).map(|_| manual::<usize>()).unzip();
+    let spilled: SmallVec<[_; 2]> = children.into_iter().collect();
+    let polls = polls_when_completed_one_by_one(gather(spilled), &handles, &waker);
+    assert_eq!(polls, 16 + 16 + 15 + 14, "spilled: switches, as a `Vec`");
+
+    let (children, handles): (Vec<_>, Vec<_>) = (0..16).map(|_| manual::<usize>()).unzip();
+    let inline: SmallVec<[_; 16]> = children.into_iter().collect();
+    let polls = polls_when_completed_one_by_one(gather(inline), &handles, &waker);
+    assert_eq!(
+        polls,
+        16 + (1..=16).sum::<usize>(),
+        "inline: a sweep every time"
+    );
 }
