@@ -41,6 +41,7 @@ macro_rules! tuple {
         impl<$($F: Future),+> Slots for $Slots<$($F),+> {
             type Outputs = ($($F::Output,)+);
             type Readiness = Sweep;
+            const MAX_LEN: usize = $len;
 
             fn readiness(&self) -> Sweep {
                 Sweep::default()
@@ -165,10 +166,14 @@ macro_rules! tuple {
 
             fn into_split(self) -> Result<Self::Successes, CompoundError<E, Inline<$len>>> {
                 if true $(&& self.$idx.is_ok())+ {
-                    return Ok(($(unwrap_ok(self.$idx),)+));
+                    return Ok(self.into_successes());
                 }
                 let mut errors = [$(self.$idx.err()),+];
                 Err(CompoundError::collect($len, $len, |i| errors[i].take()).expect(SOME_ERR))
+            }
+
+            fn into_successes(self) -> Self::Successes {
+                ($(unwrap_ok(self.$idx),)+)
             }
         }
     };

@@ -80,6 +80,8 @@ impl<L> CatchPanics<L> {
 impl<L> crate::sealed::Layers for CatchPanics<L> {}
 
 impl<L: Layer<S>, S: CutOff<Panicked> + ?Sized> Layer<S> for CatchPanics<L> {
+    const CUTS_OFF: bool = L::CUTS_OFF;
+
     fn poll_child(mut slots: Pin<&mut S>, slot: usize, cx: &mut Context<'_>) -> Step
     where
         S: Slots,

@@ -73,6 +73,8 @@ impl<F> Deadline<F> {
 impl<F> crate::sealed::Layers for Deadline<F> {}
 
 impl<F: Future, S: CutOff<TimedOut> + ?Sized> Layer<S> for Deadline<F> {
+    const CUTS_OFF: bool = true;
+
     fn poll_timer(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
         let this = self.project();
         debug_assert!(

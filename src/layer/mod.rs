@@ -23,6 +23,10 @@ use crate::engine::slots::Slots;
 /// implements it (it is not exported, so users never name it).
 pub trait Layer<S: ?Sized>: crate::sealed::Layers {
     #[doc(hidden)]
+    /// Whether these layers can cut children off (a deadline): only then can one pass end
+    /// with more than one child failed.
+    const CUTS_OFF: bool = false;
+    #[doc(hidden)]
     /// Polls child `index` once (the engine's step): as is, or catching a panic.
     #[inline]
     fn poll_child(slots: Pin<&mut S>, index: usize, cx: &mut Context<'_>) -> Step

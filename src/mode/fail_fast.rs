@@ -139,8 +139,14 @@ where
             .gather
             .poll_with(cx, finished, |mut slots, _| {
                 let len = slots.len();
-                let errors = match failed.get() {
-                    0 => return slots.take_outputs().into_split(),
+                // Without a deadline, the pass stopped at its first failure: at most one.
+                let failed = if L::CUTS_OFF {
+                    failed.get()
+                } else {
+                    failed.get().min(1)
+                };
+                let errors = match failed {
+                    0 => return Ok(slots.take_outputs().into_successes()),
                     1 => {
                         let error = slots.as_mut().take_err(first.get());
                         CompoundError::one(len, first.get(), error.expect("the child failed"))

@@ -113,6 +113,9 @@ pub trait Outcomes: crate::sealed::Outcomes {
     fn error_at(&self, index: usize) -> Option<&Self::Error>;
     #[doc(hidden)]
     fn into_split(self) -> Result<Self::Successes, CompoundError<Self::Error, Self::Store>>;
+    #[doc(hidden)]
+    /// Every success, once the caller knows that no outcome is an error (panics if one is).
+    fn into_successes(self) -> Self::Successes;
 }
 
 /// [`Outcomes`] of one success type, stored as a slice of `Result`s: arrays, `Vec`s and
@@ -449,10 +452,14 @@ impl<T, E, const N: usize> Outcomes for [Result<T, E>; N] {
 
     fn into_split(self) -> Result<[T; N], CompoundError<E, Inline<N>>> {
         if self.iter().all(Result::is_ok) {
-            return Ok(self.map(unwrap_ok));
+            return Ok(self.into_successes());
         }
         let mut errors = self.map(Result::err);
         Err(CompoundError::collect(N, N, |i| errors[i].take()).expect(SOME_ERR))
+    }
+
+    fn into_successes(self) -> [T; N] {
+        self.map(unwrap_ok)
     }
 }
 
@@ -494,15 +501,19 @@ mod vec_outcomes {
                     let len = self.len();
                     let failed = self.iter().filter(|r| r.is_err()).count();
                     if failed == 0 {
-                        // Collected in place, the successes would keep the buffer of the
-                        // results (larger, when `E` is): hand back just what they need.
-                        let mut successes: $successes = self.into_iter().map(unwrap_ok).collect();
-                        successes.shrink_to_fit();
-                        return Ok(successes);
+                        return Ok(self.into_successes());
                     }
                     let mut results = self.into_iter();
                     let errors = CompoundError::collect(len, failed, |_| results.next()?.err());
                     Err(errors.expect(SOME_ERR))
+                }
+
+                fn into_successes(self) -> $successes {
+                    // Collected in place, the successes would keep the buffer of the
+                    // results (larger, when `E` is): hand back just what they need.
+                    let mut successes: $successes = self.into_iter().map(unwrap_ok).collect();
+                    successes.shrink_to_fit();
+                    successes
                 }
             }
 

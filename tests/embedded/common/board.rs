@@ -58,7 +58,10 @@ fn SysTick() {
     let now = TICKS.load(Ordering::Relaxed).wrapping_add(1);
     TICKS.store(now, Ordering::Relaxed);
     critical_section::with(|cs| {
-        DRIVER.queue.borrow_ref_mut(cs).next_expiration(u64::from(now));
+        DRIVER
+            .queue
+            .borrow_ref_mut(cs)
+            .next_expiration(u64::from(now));
     });
 }
 

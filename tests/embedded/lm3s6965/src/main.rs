@@ -100,7 +100,10 @@ async fn a_large_vec_polls_each_child_twice() {
         polls.iter().all(|polls| polls.get() == 2),
         "Vec of 64: each child polled exactly twice (one wake, one re-poll)",
     );
-    check(elapsed < 80, "Vec of 64: the reads ran at once (40 ms, not 1,300)");
+    check(
+        elapsed < 80,
+        "Vec of 64: the reads ran at once (40 ms, not 1,300)",
+    );
 }
 
 /// `per_child_wakers()` gives a small `Vec` (which starts by sweeping) its per-child wakers
@@ -113,7 +116,10 @@ async fn per_child_wakers_in_a_small_vec() {
         .map(|(i, polls)| counted(polls, read(5 * (i as u64 + 1), i as u32)))
         .collect();
     let gathered = gather(children).per_child_wakers().await;
-    check(gathered.is_all_ok(), "per_child_wakers: every read succeeded");
+    check(
+        gathered.is_all_ok(),
+        "per_child_wakers: every read succeeded",
+    );
     check(
         polls.iter().all(|polls| polls.get() == 2),
         "per_child_wakers: each of 4 children polled exactly twice",
@@ -138,7 +144,10 @@ async fn a_limit_bounds_the_children_running() {
     let gathered = gather_iter(reads).limit(3).await;
     let elapsed = millis() - start;
     check(gathered.is_all_ok(), "limit: every read succeeded");
-    check(most_running.get() == 3, "limit: at most 3 reads ran at once");
+    check(
+        most_running.get() == 3,
+        "limit: at most 3 reads ran at once",
+    );
     check(
         (40..80).contains(&elapsed),
         "limit: 12 reads of 10 ms took 4 rounds",

@@ -137,7 +137,10 @@ async fn fail_fast_drops_the_siblings() {
         result.as_ref().err().map(|errors| errors.first()) == Some((0, &SensorError::Offline(0))),
         "fail-fast: the first error, with its index",
     );
-    check(elapsed < 100, "fail-fast: returned without waiting for the slow read");
+    check(
+        elapsed < 100,
+        "fail-fast: returned without waiting for the slow read",
+    );
     check(
         SLOW_READ_DROPPED.load(Ordering::Relaxed),
         "fail-fast: the slow read was dropped before it returned",
@@ -154,11 +157,15 @@ async fn fail_fast_drops_the_siblings() {
 }
 
 async fn as_completed_yields_in_completion_order() {
-    let mut completed = pin!(gather([read(30, Ok(0)), read(10, Ok(1)), read(20, Ok(2))]).as_completed());
+    let mut completed =
+        pin!(gather([read(30, Ok(0)), read(10, Ok(1)), read(20, Ok(2))]).as_completed());
     let mut order = [usize::MAX; 3];
     let mut count = 0;
     while let Some((index, reading)) = completed.as_mut().next_completed().await {
-        check(reading == Ok(index as u16), "as_completed: each output beside its index");
+        check(
+            reading == Ok(index as u16),
+            "as_completed: each output beside its index",
+        );
         if count < order.len() {
             order[count] = index;
         }
