@@ -55,6 +55,19 @@ pub fn report(sum: u32, errors: usize) {
     }
 }
 
+/// Sums the successes and counts the errors by hand, then [`report`]s them: what the
+/// anchors' callers write.
+pub fn report_results<'a>(results: impl IntoIterator<Item = &'a Result<u16, SensorError>>) {
+    let (mut sum, mut errors) = (0, 0);
+    for result in results {
+        match result {
+            Ok(value) => sum += u32::from(*value),
+            Err(_) => errors += 1,
+        }
+    }
+    report(sum, errors);
+}
+
 /// Runs `future` to its end on this core: the smallest executor there is.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
@@ -68,7 +81,5 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-    loop {
-        cortex_m::asm::udf();
-    }
+    cortex_m::asm::udf()
 }

@@ -16,5 +16,7 @@ fn main() -> ! {
         }
         report(sum, errors);
     });
-    loop {}
+    loop {
+        cortex_m::asm::wfi();
+    }
 }

@@ -14,5 +14,7 @@ fn main() -> ! {
             gathered.error_count(),
         );
     });
-    loop {}
+    loop {
+        cortex_m::asm::wfi();
+    }
 }

@@ -29,5 +29,7 @@ fn main() -> ! {
             gathered.error_count(),
         );
     });
-    loop {}
+    loop {
+        cortex_m::asm::wfi();
+    }
 }

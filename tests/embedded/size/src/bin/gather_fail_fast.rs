@@ -16,5 +16,7 @@ fn main() -> ! {
             Err(error) => report(error.first().0 as u32, 1),
         }
     });
-    loop {}
+    loop {
+        cortex_m::asm::wfi();
+    }
 }

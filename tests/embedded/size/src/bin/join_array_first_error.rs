@@ -22,5 +22,7 @@ fn main() -> ! {
             ),
         }
     });
-    loop {}
+    loop {
+        cortex_m::asm::wfi();
+    }
 }
