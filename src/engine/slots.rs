@@ -45,11 +45,6 @@ pub trait Slots {
         slot
     }
 
-    /// The most children this storage can hold, where its type says (arrays, tuples). A
-    /// sweep over at most [`BUDGET`](super::readiness::BUDGET) children never runs out of
-    /// budget, so for such types the compiler leaves the budgeted sweep out.
-    const MAX_LEN: usize = usize::MAX;
-
     /// Visits every slot once, in order, until `visit` says [`Stop`](Visit::Stop);
     /// returns the slot it stopped at. (A sweep within the budget: tuples unroll it.)
     #[inline]
@@ -59,28 +54,6 @@ pub trait Slots {
         mut visit: impl FnMut(Pin<&mut Self>, usize, &mut Context<'_>) -> Visit,
     ) -> Option<usize> {
         (0..self.len()).find(|&index| visit(self.as_mut(), index, cx) == Visit::Stop)
-    }
-
-    /// Visits every slot once, from `start` round to it (`start..len`, then `0..start`),
-    /// until `visit` says [`Stop`](Visit::Stop); returns the slot it stopped at. `start`
-    /// is below the length (or 0).
-    ///
-    /// A pass from 0 is [`visit_all`](Self::visit_all) (a plain run, which tuples unroll
-    /// and arrays keep free of wrapping) and only a pass from elsewhere goes round. (One
-    /// loop for both would halve the code of an array's pass, but cost an array of 8
-    /// 1.4x-1.9x in `cargo bench -- small`.)
-    #[inline]
-    fn visit_round(
-        self: Pin<&mut Self>,
-        start: usize,
-        cx: &mut Context<'_>,
-        visit: impl FnMut(Pin<&mut Self>, usize, &mut Context<'_>) -> Visit,
-    ) -> Option<usize> {
-        if start == 0 {
-            self.visit_all(cx, visit)
-        } else {
-            round(self, start, cx, visit)
-        }
     }
 
     /// Polls child `index` once if it is still running.
@@ -196,8 +169,6 @@ pub trait SlotSlice {
     type Outputs;
     /// See [`Slots::Readiness`].
     type Readiness: Readiness<Self>;
-    /// See [`Slots::MAX_LEN`].
-    const MAX_LEN: usize = usize::MAX;
 
     fn readiness(&self) -> Self::Readiness;
 
@@ -210,32 +181,9 @@ pub trait SlotSlice {
     ) -> Self::Outputs;
 }
 
-/// One loop over every slot, from `start` round to it: see [`Slots::visit_round`].
-#[inline]
-fn round<S: Slots + ?Sized>(
-    mut slots: Pin<&mut S>,
-    start: usize,
-    cx: &mut Context<'_>,
-    mut visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
-) -> Option<usize> {
-    let len = slots.len();
-    let mut index = start;
-    for _ in 0..len {
-        if visit(slots.as_mut(), index, cx) == Visit::Stop {
-            return Some(index);
-        }
-        index += 1;
-        if index == len {
-            index = 0;
-        }
-    }
-    None
-}
-
 impl<S: SlotSlice> Slots for S {
     type Outputs = S::Outputs;
     type Readiness = S::Readiness;
-    const MAX_LEN: usize = S::MAX_LEN;
 
     fn readiness(&self) -> S::Readiness {
         SlotSlice::readiness(self)

@@ -24,12 +24,12 @@ impl<S: Slots + ?Sized> Readiness<S> for Sweep {
         cx: &mut Context<'_>,
         visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
     ) {
-        // The usual case: a gather within the budget never runs out of it, so a pass is one
-        // plain round from the cursor, with nothing to count. (For arrays and tuples the
-        // type says so, and the budgeted sweep is not even compiled in.)
-        if S::MAX_LEN <= BUDGET || len <= BUDGET {
-            let start = self.cursor as usize;
-            if let Some(index) = S::visit_round(slots, start, cx, visit) {
+        // The usual case: a gather within the budget never runs out of it, and its passes
+        // start at 0 unless the last one stopped part-way (as completed): one plain run,
+        // nothing to count.
+        if len <= BUDGET && self.cursor == 0 {
+            let stopped = S::visit_all(slots, cx, visit);
+            if let Some(index) = stopped {
                 self.stopped_at(index, len);
             }
             return;
@@ -49,8 +49,8 @@ impl Sweep {
         };
     }
 
-    /// A pass from the cursor on, with a budget: for gathers of more children than the
-    /// budget.
+    /// A pass from the cursor on, with a budget: over the budget, or after a pass that
+    /// stopped part-way.
     #[inline]
     fn resume<S: ?Sized>(
         &mut self,

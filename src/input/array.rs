@@ -23,7 +23,6 @@ impl<F: Future, const N: usize> SlotSlice for [Slot<F>; N] {
     type Future = F;
     type Outputs = [F::Output; N];
     type Readiness = Sweep;
-    const MAX_LEN: usize = N;
 
     fn readiness(&self) -> Sweep {
         Sweep::default()

@@ -41,7 +41,6 @@ macro_rules! tuple {
         impl<$($F: Future),+> Slots for $Slots<$($F),+> {
             type Outputs = ($($F::Output,)+);
             type Readiness = Sweep;
-            const MAX_LEN: usize = $len;
 
             fn readiness(&self) -> Sweep {
                 Sweep::default()
