@@ -140,6 +140,7 @@ where
             .poll_with(cx, finished, |mut slots, _| {
                 let len = slots.len();
                 // Without a deadline, the pass stopped at its first failure: at most one.
+                debug_assert!(L::CUTS_OFF || failed.get() <= 1);
                 let failed = if L::CUTS_OFF {
                     failed.get()
                 } else {
