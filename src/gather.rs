@@ -74,7 +74,8 @@ pub fn gather<I: Input>(futures: I) -> Gather<I> {
     Gather::from_slots(futures.into_slots())
 }
 
-/// The type of a gather over an iterator of `F`s ([`gather_iter`]), with layers `L`.
+/// The type of a gather over an iterator `I` of futures ([`gather_iter`]), with layers
+/// `L`.
 ///
 /// # Examples
 ///
@@ -83,21 +84,40 @@ pub fn gather<I: Input>(futures: I) -> Gather<I> {
 /// # use core::future::{ready, Ready};
 /// # use futures::executor::block_on;
 ///
-/// fn squares(n: u32) -> GatherIter<Ready<u32>> {
+/// fn squares(n: u32) -> GatherIter<impl Iterator<Item = Ready<u32>>> {
 ///     gather_iter((0..n).map(|i| ready(i * i)))
 /// }
 /// assert_eq!(block_on(squares(4)).into_results().into_vec(), [0, 1, 4, 9]);
 /// ```
 #[cfg(feature = "alloc")]
-pub type GatherIter<F, L = NoDeadline> =
-    Gather<smallvec::SmallVec<[F; crate::input::small_vec::ITER_INLINE]>, L>;
+pub type GatherIter<I, L = NoDeadline> = Gather<crate::input::lazy::FromIter<I>, L>;
 
-/// Gathers every future of an iterator; see [`gather`].
+/// The type of a gather over a stream `S` of futures ([`gather_stream`]), with layers
+/// `L`.
+#[cfg(feature = "alloc")]
+pub type GatherStream<S, L = NoDeadline> = Gather<crate::input::lazy::FromStream<S>, L>;
+
+/// Gathers every future of an iterator, taking each out of the iterator only when it
+/// may start; see [`gather`].
 ///
-/// Up to four futures are stored inline; more go to one heap allocation. The outputs come
-/// back as a [`SmallVec`](crate::SmallVec)`<[T; 4]>`, which derefs to a slice and turns
-/// into a `Vec` with `into_vec` (no copy once spilled). The gather's type is
-/// [`GatherIter<F>`](crate::GatherIter), nameable without a dependency on `smallvec`.
+/// Nothing is taken out before the first poll. Without a [`limit`](Gather::limit), every
+/// future is taken out at the first poll and all run at once: up to four are stored
+/// inline, more in one heap allocation. Under `limit(n)`, the first `n` are taken out at
+/// the first poll and one more each time a child finishes, into the place it leaves: at
+/// most `n` futures exist at once, however long the iterator (its `size_hint` is only a
+/// hint; it may be wrong or say nothing). So a batch of a million jobs under `limit(8)`
+/// holds eight jobs and the outputs, not a million jobs; consumed
+/// [`as_completed`](Gather::as_completed), it holds no outputs either.
+///
+/// The outputs come back in input order as a [`SmallVec`](crate::SmallVec)`<[T; 4]>`,
+/// which derefs to a slice and turns into a `Vec` with `into_vec` (no copy once spilled).
+/// The gather's type is [`GatherIter<I>`](crate::GatherIter), nameable without a
+/// dependency on `smallvec`.
+///
+/// Under a [`deadline`](Gather::deadline), the iterator is not read after the timer
+/// fires: the futures still in it are never made, and the outcomes are those of the
+/// children that started (indices `0..len`, where [`len`](Gather::len) says how many were
+/// taken out).
 ///
 /// # Examples
 ///
@@ -110,14 +130,54 @@ pub type GatherIter<F, L = NoDeadline> =
 /// })));
 /// assert_eq!(gathered.errors().map(|(_, e)| *e).collect::<Vec<_>>(), [4, 8]);
 /// assert_eq!(gathered.success_count(), 8);
+///
+/// // A million jobs, eight at a time: eight futures exist at any time.
+/// let sum: u64 = block_on(gather_iter((0..1_000_000u64).map(|n| async move { n })).limit(8))
+///     .into_results()
+///     .iter()
+///     .sum();
+/// assert_eq!(sum, 499_999_500_000);
 /// ```
 #[cfg(feature = "alloc")]
-pub fn gather_iter<I>(futures: I) -> GatherIter<I::Item>
+pub fn gather_iter<I>(futures: I) -> GatherIter<I::IntoIter>
 where
     I: IntoIterator,
     I::Item: Future,
 {
-    Gather::from_slots(crate::input::small_vec::SmallVecSlots::new(futures))
+    gather(crate::input::lazy::FromIter::new(futures.into_iter()))
+}
+
+/// Gathers every future a stream yields, polling the stream for one only when a child
+/// may start; see [`gather`] and [`gather_iter`].
+///
+/// The stream is not polled before the first poll. Under [`limit`](Gather::limit)`(n)`,
+/// at most `n` children run (and exist) at once: the stream is polled for the next one
+/// when a child finishes. Without a limit, a stream gather runs every item at once if the
+/// stream's `size_hint` gives an upper bound, and otherwise at most 64 (or the lower
+/// bound, if more) at once: its children live in a window of slots made at the first
+/// poll, which never moves. A stream that is pending wakes the gather when it has an
+/// item, like a child. Indices are the items' positions in the stream; the outputs come
+/// back in that order. Every mode and layer applies; under a
+/// [`deadline`](Gather::deadline), the stream is not polled after the timer fires.
+///
+/// # Examples
+///
+/// ```
+/// use gather::gather_stream;
+/// # use futures::executor::block_on;
+/// use futures::{stream, StreamExt};
+///
+/// let jobs = stream::iter(1..=5).map(|n| async move { n * 10 });
+/// let gathered = block_on(gather_stream(jobs).limit(2));
+/// assert_eq!(gathered.into_results().into_vec(), [10, 20, 30, 40, 50]);
+/// ```
+#[cfg(feature = "alloc")]
+pub fn gather_stream<S>(futures: S) -> GatherStream<S>
+where
+    S: futures_core::Stream,
+    S::Item: Future,
+{
+    gather(crate::input::lazy::FromStream::new(futures))
 }
 
 pin_project_lite::pin_project! {
@@ -425,7 +485,7 @@ impl<I: Input, L> Gather<I, L> {
 
     /// How many children have not finished (or, as completed, been yielded) yet.
     pub(crate) fn remaining(&self) -> usize {
-        self.slots.len() - self.engine.finished()
+        self.slots.children() - self.engine.finished()
     }
 
     /// Whether the gather has handed back its output (or, as completed, its last item).
@@ -442,7 +502,7 @@ impl<I: Input, L> Gather<I, L> {
     /// assert_eq!(gather::gather([ready(1), ready(2)]).len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.slots.children()
     }
 
     /// Whether the gather was given no children (it then resolves at its first poll).

@@ -120,7 +120,9 @@ mod growing;
 
 pub use crate::gather::{gather, Gather, GatherExt};
 #[cfg(feature = "alloc")]
-pub use crate::gather::{gather_iter, GatherIter};
+pub use crate::gather::{gather_iter, gather_stream, GatherIter, GatherStream};
+#[cfg(feature = "alloc")]
+pub use crate::input::lazy::{FromIter, FromStream};
 pub use crate::input::Input;
 #[cfg(feature = "std")]
 pub use crate::layer::catch_panics::{CatchPanics, Panicked};

@@ -156,7 +156,7 @@ fn into_parts_splits_indexed_successes_from_the_compound_error() {
 
 #[test]
 fn a_gather_iter_is_named_without_smallvec_in_scope() {
-    fn squares(n: u32) -> gather::GatherIter<std::future::Ready<u32>> {
+    fn squares(n: u32) -> gather::GatherIter<impl Iterator<Item = std::future::Ready<u32>>> {
         gather::gather_iter((0..n).map(|i| ready(i * i)))
     }
     let outputs: gather::SmallVec<[u32; 4]> = block_on(squares(5)).into_results();

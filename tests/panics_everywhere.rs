@@ -2638,24 +2638,47 @@ fn a_panic_past_the_first_polls_budget_poisons_and_drops_everything_once() {
 }
 
 #[test]
-fn gather_iter_whose_iterator_panics_part_way_drops_what_it_made() {
+fn gather_iter_whose_iterator_panics_part_way_drops_what_it_made_and_is_poisoned() {
     quiet();
-    for len in [3, 7] {
+    // Without a limit the iterator is read out at the first poll; under `limit(2)` as
+    // children finish (every child here is ready at its first poll, so all of them have
+    // finished when the iterator panics, and their outputs are dropped).
+    for (len, limit) in [(3, None), (7, None), (3, Some(2)), (7, Some(2))] {
+        let what = format!("len {len}, limit {limit:?}");
         let log = Log::default();
-        let made = try_run(|| {
-            gather_iter((0..len + 1).map(|i| {
-                if i == len {
-                    panic!("boom: iterator");
-                }
-                Kid::new(&log, i)
-            }))
+        let made = std::cell::Cell::new(0);
+        let children = (0..len + 1).map(|i| {
+            if i == len {
+                panic!("boom: iterator");
+            }
+            made.set(made.get() + 1);
+            let kid = Kid::new(&log, i);
+            if limit.is_some() {
+                kid.ready(1)
+            } else {
+                kid
+            }
         });
-        assert_eq!(made.err(), Some("boom: iterator".to_string()));
+        let gather = gather_iter(children);
+        let mut gather = Box::pin(match limit {
+            Some(n) => gather.limit(n),
+            None => gather,
+        });
+        assert_eq!(made.get(), 0, "{what}: nothing is made before the first poll");
+        let cx = &mut Context::from_waker(Waker::noop());
+        let polled = try_run(|| gather.as_mut().poll(cx).is_ready());
+        assert_eq!(polled.err().as_deref(), Some("boom: iterator"), "{what}");
+        let again = try_run(|| gather.as_mut().poll(cx).is_ready());
+        assert!(again.unwrap_err().starts_with("`Gather` polled after"), "{what}: poisoned");
+        drop(gather);
         let mut drops = log.all();
         drops.sort();
         let mut want: Vec<String> = (0..len).map(|i| format!("kid{i}")).collect();
+        if limit.is_some() {
+            want.extend((0..len).map(|i| format!("out{i}")));
+        }
         want.sort();
-        assert_eq!(drops, want);
+        assert_eq!(drops, want, "{what}: every child made, and output, dropped once");
     }
 }
 

@@ -9,9 +9,9 @@
 /// Plumbing, not API: it shows in the bounds of public items, and only this crate
 /// implements it (it is not exported, so users never name it).
 #[diagnostic::on_unimplemented(
-    message = "`.limit()` and `.per_child_wakers()` need a `Vec`, `SmallVec` or `gather_iter` input",
+    message = "`.limit()` and `.per_child_wakers()` need a `Vec`, `SmallVec`, `gather_iter` or `gather_stream` input",
     label = "this gather's input runs every child at once, with the gather's own waker",
-    note = "an array or a tuple allocates nothing and starts every child at its first poll; gather a `Vec` (or use `gather_iter`) to run at most `n` at a time, or to give each child a waker of its own"
+    note = "an array or a tuple allocates nothing and starts every child at its first poll; gather a `Vec` (or use `gather_iter`, `gather_stream`) to run at most `n` at a time, or to give each child a waker of its own"
 )]
 pub trait Limit {
     #[doc(hidden)]

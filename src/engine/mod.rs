@@ -161,6 +161,7 @@ impl<R> Engine<R> {
                     self.phase = Phase::Waiting;
                     return Poll::Pending;
                 }
+                slots.as_mut().stop_intake();
                 0
             }
         };
@@ -220,7 +221,7 @@ impl<R> Engine<R> {
             None => {
                 debug_assert_eq!(
                     self.finished,
-                    slots.len(),
+                    slots.children(),
                     "gather: children left after the deadline"
                 );
                 Pass::Complete
@@ -250,7 +251,7 @@ impl<R> Engine<R> {
         }
         debug_assert_eq!(
             self.finished,
-            slots.len(),
+            slots.children(),
             "gather: children left after the deadline"
         );
         Pass::Complete
@@ -271,11 +272,13 @@ impl<R> Engine<R> {
     {
         // Counted in a local and written back after the pass, so that the loop keeps it in
         // a register. (If a child panics out of the pass, the gather is poisoned and the
-        // count is never used again.)
+        // count is never used again.) A lazy input may take children in during the pass:
+        // its count is read again where it matters.
         let len = slots.len();
-        let running = len - self.finished;
-        let mut remaining = running;
-        let mut complete = remaining == 0;
+        let before = self.finished;
+        let running = slots.children() - before;
+        let mut done = 0;
+        let mut complete = running == 0 && slots.exhausted();
         let mut yielded = None;
         self.readiness.pass(
             slots.as_mut(),
@@ -285,13 +288,14 @@ impl<R> Engine<R> {
                 Step::NotRunning => Visit::Skipped,
                 Step::Pending => Visit::Pending,
                 Step::Finished => {
-                    remaining -= 1;
-                    match finished(slots, i) {
+                    done += 1;
+                    match finished(slots.as_mut(), i) {
                         After::Yield => {
                             yielded = Some(i);
                             Visit::Stop
                         }
-                        After::Continue if remaining > 0 => Visit::Finished,
+                        After::Continue if before + done < slots.children() => Visit::Finished,
+                        After::Continue if !slots.exhausted() => Visit::Finished,
                         After::Complete | After::Continue => {
                             complete = true;
                             Visit::Stop
@@ -300,15 +304,17 @@ impl<R> Engine<R> {
                 }
             },
         );
-        self.finished = len - remaining;
+        self.finished = before + done;
 
         if let Some(index) = yielded {
             return Poll::Ready(Pass::Yielded(index));
         }
-        if complete {
+        // (A lazy input learns that its source has ended when the readiness asks it for
+        // one more child, after the last one finished.)
+        if complete || (self.finished == slots.children() && slots.exhausted()) {
             return Poll::Ready(Pass::Complete);
         }
-        self.readiness.after_pass(running, running - remaining);
+        self.readiness.after_pass(running, done);
         // Every pending child was polled and holds our waker; or the budget ran out and
         // the readiness woke us to come back for the rest.
         Poll::Pending

@@ -15,6 +15,7 @@ use super::readiness::{Readiness, Visit};
 use super::slot::{Slot, Step};
 use crate::raw::for_each_to_the_end;
 use crate::raw::pin as pinned;
+use crate::results::compound::CompoundError;
 use crate::results::gathered::Outcomes;
 
 /// The engine's view of a gather's children.
@@ -30,8 +31,29 @@ pub trait Slots {
     /// The readiness for this storage, before the first poll.
     fn readiness(&self) -> Self::Readiness;
 
-    /// How many children the gather was given.
+    /// How many slots the storage has: the engine's and the readiness's range of slot
+    /// numbers. For every storage but a lazy input's, one per child.
     fn len(&self) -> usize;
+
+    /// How many children the storage has had so far: every storage holds them all from
+    /// the start, but a lazy input's, which takes them in as slots free up (its slots
+    /// are reused, so this may be more than [`len`](Self::len)).
+    #[inline]
+    fn children(&self) -> usize {
+        self.len()
+    }
+
+    /// Whether no more children will come: always, but for a lazy input whose source
+    /// has not ended (nor been stopped, by a deadline).
+    #[inline]
+    fn exhausted(&self) -> bool {
+        true
+    }
+
+    /// Takes no more children in: the deadline has fired. (Nothing to do but for a lazy
+    /// input; the children it never took in are never made.)
+    #[inline]
+    fn stop_intake(self: Pin<&mut Self>) {}
 
     /// The input index of the child in slot `slot`: the index the caller sees (in an
     /// as-completed item, a `TimedOut`, a `Panicked`) and its place in an ordered result.
@@ -89,7 +111,19 @@ pub trait ResultSlots: Slots<Outputs: Outcomes> {
 
     /// Moves child `index`'s `Err` out, if it finished with one.
     fn take_err(self: Pin<&mut Self>, index: usize) -> Option<ErrorOf<Self>>;
+
+    /// Moves every `Err` still in a slot out, into one group in input order (`failed`
+    /// of them, as the caller counted), or `None` if there is none.
+    #[inline]
+    fn take_errors(mut self: Pin<&mut Self>, failed: usize) -> Option<CompoundErrorOf<Self>> {
+        // Slots are input indices here; a storage that maps them overrides this.
+        CompoundError::collect(self.children(), failed, |i| self.as_mut().take_err(i))
+    }
 }
+
+/// The group of errors of the children of `S`.
+pub(crate) type CompoundErrorOf<S> =
+    CompoundError<ErrorOf<S>, <<S as Slots>::Outputs as Outcomes>::Store>;
 
 /// The error type of the children of `S`.
 pub(crate) type ErrorOf<S> = <<S as Slots>::Outputs as Outcomes>::Error;

@@ -7,13 +7,18 @@
 //!   each;
 //! - `vec.rs` (`alloc`): `Vec<F>`, every child in the heap block of its waker
 //!   (`raw/vec_slots.rs`);
-//! - `small_vec.rs` (`alloc`): `SmallVec<[F; K]>` and [`gather_iter`](crate::gather_iter)'s
-//!   inputs, inline and swept up to `K`, with per-child wakers once spilled.
+//! - `small_vec.rs` (`alloc`): `SmallVec<[F; K]>`, inline and swept up to `K`, with
+//!   per-child wakers once spilled;
+//! - `lazy.rs` (`alloc`): [`gather_iter`](crate::gather_iter) and
+//!   [`gather_stream`](crate::gather_stream), which take children in only when one may
+//!   start: under a limit, a window of reused slots.
 //!
 //! An input may use the engine's storage traits, `raw` and `results`; never the `Gather`
 //! future, the modes or the layers.
 
 pub(crate) mod array;
+#[cfg(feature = "alloc")]
+pub(crate) mod lazy;
 #[cfg(feature = "alloc")]
 pub(crate) mod small_vec;
 pub(crate) mod tuple;

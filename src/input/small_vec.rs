@@ -1,4 +1,4 @@
-//! `SmallVec<[F; K]>`, and the inputs of [`gather_iter`](crate::gather_iter): up to `K`
+//! `SmallVec<[F; K]>`: up to `K`
 //! children inline; past that, spilled to the heap. Inline or few, they are swept with the
 //! gather's own waker; many and spilled, they get per-child wakers in a block of their own.
 
@@ -15,9 +15,6 @@ use crate::engine::slots::SlotSlice;
 use crate::engine::sweep::Sweep;
 use crate::raw::pin as pinned;
 
-/// How many futures [`gather_iter`](crate::gather_iter) keeps inline before it allocates.
-pub(crate) const ITER_INLINE: usize = 4;
-
 impl<F: Future, const K: usize> crate::sealed::Input for SmallVec<[F; K]> {}
 
 impl<F: Future, const K: usize> Input for SmallVec<[F; K]> {
@@ -29,8 +26,7 @@ impl<F: Future, const K: usize> Input for SmallVec<[F; K]> {
 }
 
 pin_project_lite::pin_project! {
-    /// Slots inline up to `K` children, on the heap past that (a `SmallVec` input or
-    /// [`gather_iter`](crate::gather_iter)).
+    /// Slots inline up to `K` children, on the heap past that (a `SmallVec` input).
     pub struct SmallVecSlots<A>
     where
         A: smallvec::Array,

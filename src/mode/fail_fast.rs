@@ -138,7 +138,6 @@ where
         self.project()
             .gather
             .poll_with(cx, finished, |mut slots, _| {
-                let len = slots.len();
                 // Without a deadline, the pass stopped at its first failure: at most one.
                 debug_assert!(L::CUTS_OFF || failed.get() <= 1);
                 let failed = if L::CUTS_OFF {
@@ -149,10 +148,13 @@ where
                 let errors = match failed {
                     0 => return Ok(slots.take_outputs().into_successes()),
                     1 => {
+                        let (total, index) = (slots.children(), slots.input_index(first.get()));
                         let error = slots.as_mut().take_err(first.get());
-                        CompoundError::one(len, first.get(), error.expect("the child failed"))
+                        CompoundError::one(total, index, error.expect("the child failed"))
                     }
-                    failed => CompoundError::collect(len, failed, |i| slots.as_mut().take_err(i))
+                    failed => slots
+                        .as_mut()
+                        .take_errors(failed)
                         .expect("children failed in this pass"),
                 };
                 // The children still running go before the error is handed back. (If one of
