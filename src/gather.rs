@@ -489,6 +489,12 @@ impl<I: Input, L> Gather<I, L> {
     }
 
     /// Whether the gather has handed back its output (or, as completed, its last item).
+    /// Whether no more children will be taken in (always, but for a lazy input whose
+    /// source has not ended).
+    pub(crate) fn intake_ended(&self) -> bool {
+        self.slots.exhausted()
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         self.engine.is_terminated()
     }

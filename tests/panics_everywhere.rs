@@ -2664,12 +2664,19 @@ fn gather_iter_whose_iterator_panics_part_way_drops_what_it_made_and_is_poisoned
             Some(n) => gather.limit(n),
             None => gather,
         });
-        assert_eq!(made.get(), 0, "{what}: nothing is made before the first poll");
+        assert_eq!(
+            made.get(),
+            0,
+            "{what}: nothing is made before the first poll"
+        );
         let cx = &mut Context::from_waker(Waker::noop());
         let polled = try_run(|| gather.as_mut().poll(cx).is_ready());
         assert_eq!(polled.err().as_deref(), Some("boom: iterator"), "{what}");
         let again = try_run(|| gather.as_mut().poll(cx).is_ready());
-        assert!(again.unwrap_err().starts_with("`Gather` polled after"), "{what}: poisoned");
+        assert!(
+            again.unwrap_err().starts_with("`Gather` polled after"),
+            "{what}: poisoned"
+        );
         drop(gather);
         let mut drops = log.all();
         drops.sort();
@@ -2678,7 +2685,10 @@ fn gather_iter_whose_iterator_panics_part_way_drops_what_it_made_and_is_poisoned
             want.extend((0..len).map(|i| format!("out{i}")));
         }
         want.sort();
-        assert_eq!(drops, want, "{what}: every child made, and output, dropped once");
+        assert_eq!(
+            drops, want,
+            "{what}: every child made, and output, dropped once"
+        );
     }
 }
 

@@ -551,7 +551,9 @@ impl<In: Intake> Readiness<LazySlots<In>> for Lazy {
             let len = slots.len();
             *self = match limit {
                 Some(_) => Lazy::Window(Window::new(len)),
-                None if per_child || len > SWEEP_UP_TO => Lazy::All(Adaptive::Wakers(Wakers::default())),
+                None if per_child || len > SWEEP_UP_TO => {
+                    Lazy::All(Adaptive::Wakers(Wakers::default()))
+                }
                 None if len > INLINE => Lazy::All(Adaptive::Tentative(Tentative::default())),
                 None => Lazy::All(Adaptive::Sweep(Sweep::default())),
             };

@@ -243,8 +243,9 @@ where
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
+        // A lazy input may still take children in: then only the lower bound is known.
         let left = self.gather.remaining();
-        (left, Some(left))
+        (left, self.gather.intake_ended().then_some(left))
     }
 }
 

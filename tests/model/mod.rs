@@ -656,6 +656,9 @@ struct World {
     child_drops: Vec<u32>,
     output_drops: Vec<u32>,
     outputs_made: Vec<bool>,
+    /// Which children exist (were made): all of them from the start, but for
+    /// `gather_iter`, which makes each only when it may start.
+    made: Vec<bool>,
     limit: Option<usize>,
     /// Wakes the environment will fire, one per step.
     pending_wakes: Vec<(Waker, WakeStyle)>,
@@ -1129,6 +1132,7 @@ pub fn run_scenario(scenario: &Scenario, choices: &mut Choices<'_>) -> Report {
         child_drops: vec![0; n],
         output_drops: vec![0; n],
         outputs_made: vec![false; n],
+        made: vec![false; n],
         limit: scenario.limit,
         deadline_armed: scenario.deadline,
         output_panics: match plan {
@@ -1152,15 +1156,30 @@ pub fn run_scenario(scenario: &Scenario, choices: &mut Choices<'_>) -> Report {
         fired: AtomicBool::new(false),
         ledger: ledger.clone(),
     });
-    let children = scenario.plans.iter().enumerate().map(|(id, &plan)| Child {
-        id,
-        plan,
-        polls_left: plan.pending_polls,
-        drop_panics: match scenario.panic {
-            Some(PanicPlan::ChildDrop { child, finished }) if child == id => Some(finished),
-            _ => None,
-        },
-        world: world.clone(),
+    let children = scenario.plans.iter().enumerate().map(|(id, &plan)| {
+        let mut w = world.borrow_mut();
+        // Under `limit(k)`, at most k children exist at once (a child is dropped as soon
+        // as it finishes): `gather_iter` makes each only when it may start.
+        if let (Shape::Iter, Some(limit)) = (scenario.shape, w.limit) {
+            let alive = (0..n)
+                .filter(|&i| w.made[i] && w.child_drops[i] == 0)
+                .count();
+            assert!(
+                alive < limit,
+                "child {id} made while {alive} exist under limit({limit})"
+            );
+        }
+        w.made[id] = true;
+        Child {
+            id,
+            plan,
+            polls_left: plan.pending_polls,
+            drop_panics: match scenario.panic {
+                Some(PanicPlan::ChildDrop { child, finished }) if child == id => Some(finished),
+                _ => None,
+            },
+            world: world.clone(),
+        }
     });
     let mut run = Run {
         scenario,
@@ -1241,7 +1260,7 @@ impl Run<'_, '_, '_> {
         let world = self.world.borrow();
         let alive: Vec<usize> = (0..world.fates.len())
             .filter(|&i| matches!(world.fates[i], None | Some(Fate::Running)))
-            .filter(|&i| world.child_drops[i] == 0)
+            .filter(|&i| world.made[i] && world.child_drops[i] == 0)
             .collect();
         assert!(alive.is_empty(), "children {alive:?} still running {when}");
     }
@@ -1595,8 +1614,10 @@ impl Run<'_, '_, '_> {
         let w = self.world.borrow();
         for id in 0..self.scenario.plans.len() {
             assert_eq!(
-                w.child_drops[id], 1,
-                "child {id} dropped {} times",
+                w.child_drops[id],
+                u32::from(w.made[id]),
+                "child {id} (made: {}) dropped {} times",
+                w.made[id],
                 w.child_drops[id]
             );
             let expected = u32::from(w.outputs_made[id]);
@@ -1666,6 +1687,22 @@ impl Run<'_, '_, '_> {
             .collect()
     }
 
+    /// How many children were made: the first `made()` of them (every one, unless a
+    /// `gather_iter`'s deadline stopped it taking more in).
+    fn made(&self) -> usize {
+        let world = self.world.borrow();
+        let made = world.made.iter().take_while(|&&made| made).count();
+        assert!(
+            world.made[made..].iter().all(|&made| !made),
+            "children made out of input order"
+        );
+        assert!(
+            made == world.made.len() || world.deadline_fired,
+            "children {made}.. never made, yet no deadline stopped the input"
+        );
+        made
+    }
+
     fn settle_all<G, O>(&mut self, gather: G) -> Ending
     where
         G: Future<Output = Gathered<O>>,
@@ -1683,7 +1720,7 @@ impl Run<'_, '_, '_> {
                 return ending;
             }
         };
-        let n = self.scenario.plans.len();
+        let n = self.made();
         assert_eq!(gathered.len(), n);
         {
             let mut errors = gathered.errors().peekable();
@@ -1732,7 +1769,7 @@ impl Run<'_, '_, '_> {
         {
             let world = self.world.borrow();
             let alive: Vec<usize> = (0..world.child_drops.len())
-                .filter(|&i| world.child_drops[i] == 0)
+                .filter(|&i| world.made[i] && world.child_drops[i] == 0)
                 .collect();
             assert!(
                 alive.is_empty(),
@@ -1782,7 +1819,11 @@ impl Run<'_, '_, '_> {
                 }
             };
             let Some((index, outcome)) = item else {
-                assert_eq!(taken, n, "the stream ended after {taken} of {n} children");
+                let made = self.made();
+                assert_eq!(
+                    taken, made,
+                    "the stream ended after {taken} of {made} children"
+                );
                 break;
             };
             assert!(taken < n, "more items than children");
@@ -1791,7 +1832,14 @@ impl Run<'_, '_, '_> {
             assert_eq!(self.seen(&outcome), self.expected(index), "child {index}");
             self.caller_drop(outcome);
             let left = n - taken - 1;
-            assert_eq!(stream.size_hint(), (left, Some(left)));
+            if self.scenario.shape == Shape::Iter {
+                // Children not made yet are not counted until the input has ended (or
+                // the deadline stopped it).
+                let (lower, upper) = stream.size_hint();
+                assert!(lower <= left && upper.is_none_or(|upper| upper == lower));
+            } else {
+                assert_eq!(stream.size_hint(), (left, Some(left)));
+            }
             if taken + 1 == take && take < n {
                 ending = Ending::Cancelled; // dropped part-way
                 break;
