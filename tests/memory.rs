@@ -1,0 +1,128 @@
+//! Peak heap of large batches under `limit(8)`, with a counting global allocator: a lazy
+//! `gather_iter` holds the running jobs and the outputs, never the whole batch of jobs.
+//!
+//! Each job is a future of more than 1 KiB (a 1 KiB buffer held across a yield). The
+//! anchor is `futures`' `stream::iter(jobs).buffered(8)` collected into a `Vec`, measured
+//! in the same run. Run with `--nocapture` to see the figures.
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+use std::hint::black_box;
+
+use futures::executor::block_on;
+use futures::StreamExt;
+use gather::gather_iter;
+
+struct Counting;
+
+thread_local! {
+    /// Bytes this thread holds now, and the most it held since the last reset (the test
+    /// harness allocates on other threads).
+    static HELD: Cell<usize> = const { Cell::new(0) };
+    static PEAK: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; it only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // `try_with`: thread-local storage may be gone while a thread exits.
+        let _ = HELD.try_with(|held| {
+            held.set(held.get() + layout.size());
+            let _ = PEAK.try_with(|peak| peak.set(peak.get().max(held.get())));
+        });
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let _ = HELD.try_with(|held| held.set(held.get().saturating_sub(layout.size())));
+        // SAFETY: `ptr` was allocated by `System` through `alloc` above, with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The most heap `f` held at once, over what was held before it, in bytes.
+fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let before = HELD.with(Cell::get);
+    PEAK.with(|peak| peak.set(before));
+    let value = f();
+    (value, PEAK.with(Cell::get) - before)
+}
+
+/// Job `n`: holds a 1 KiB buffer across one yield, then returns a number from it.
+fn job(n: u64) -> impl Future<Output = u64> {
+    async move {
+        let mut buffer = [0u8; 1024];
+        buffer[(n % 1024) as usize] = 1;
+        yield_once().await;
+        black_box(&buffer).iter().map(|&b| u64::from(b)).sum::<u64>() + n
+    }
+}
+
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+fn kib(bytes: usize) -> f64 {
+    bytes as f64 / 1024.0
+}
+
+#[test]
+fn a_job_is_a_future_of_more_than_one_kib() {
+    assert!(size_of_val(&job(0)) > 1024, "{} bytes", size_of_val(&job(0)));
+}
+
+#[test]
+fn settle_all_under_a_limit_holds_about_what_buffered_collected_holds() {
+    let jobs = if cfg!(miri) { 1_000 } else { 100_000 };
+    let (ours, gather_peak) = peak_heap(|| {
+        block_on(gather_iter((0..jobs).map(job)).limit(8))
+            .into_results()
+            .into_vec()
+    });
+    let (theirs, buffered_peak) = peak_heap(|| {
+        block_on(futures::stream::iter((0..jobs).map(job)).buffered(8).collect::<Vec<_>>())
+    });
+    assert_eq!(ours, theirs);
+    let ratio = gather_peak as f64 / buffered_peak as f64;
+    println!(
+        "{jobs} jobs under limit(8), peak heap: gather_iter {:.1} KiB, buffered(8) {:.1} KiB: {ratio:.2}x",
+        kib(gather_peak),
+        kib(buffered_peak)
+    );
+    assert!(ratio <= 1.5, "{ratio:.2}x buffered(8)'s peak");
+}
+
+#[test]
+fn as_completed_under_a_limit_holds_under_64_kib_whatever_the_batch() {
+    let sizes: &[u64] = if cfg!(miri) { &[1_000] } else { &[100_000, 1_000_000] };
+    for &jobs in sizes {
+        let (sum, peak) = peak_heap(|| {
+            block_on(
+                gather_iter((0..jobs).map(job))
+                    .limit(8)
+                    .as_completed()
+                    .fold(0u64, |sum, (_, n)| async move { sum + n }),
+            )
+        });
+        assert_eq!(sum, (0..jobs).map(|n| n + 1).sum::<u64>());
+        println!(
+            "{jobs} jobs under limit(8), as completed: peak heap {:.1} KiB",
+            kib(peak)
+        );
+        assert!(peak <= 64 * 1024, "{:.1} KiB", kib(peak));
+    }
+}
