@@ -1,4 +1,4 @@
-//! The [`Gather`] future: the entry points ([`gather`], [`gather_iter`]), the builder
+//! The [`Gather`] future: the entry points ([`gather`], [`gather_iter`], [`gather_stream`]), the builder
 //! methods of the layers (`deadline`, `catch_panics`, `limit`), and settle-all, the default
 //! mode, whose driver is the future itself. The other modes add their builder methods in
 //! `mode/`.
@@ -235,7 +235,10 @@ pin_project_lite::pin_project! {
     ///   has spilled to the heap), **a limit**, or `per_child_wakers`: each child gets a
     ///   waker of its own (one shared allocation for all of them; a `Vec`'s children live
     ///   in it too): a wake re-polls only the child that was woken, in O(1) whatever the
-    ///   number of children, in the order they were woken.
+    ///   number of children, in the order they were woken. A lazy input under a limit (and
+    ///   a stream gather) has one waker per slot of its window, each reused by the children
+    ///   that take the slot in turn: a waker a finished child kept and wakes later causes
+    ///   at most one spurious poll of the slot's next child.
     /// - **Arrays and tuples** allocate nothing, so their children always share the
     ///   gather's own waker (a `SmallVec` still inline too, whatever its size): a wake polls
     ///   every child still running. For large gathers of children that wake one by one,
@@ -383,11 +386,15 @@ impl<I: Input, L> Gather<I, L> {
     /// Runs at most `n` children at once: the first `n` start at the first poll, and each
     /// child that finishes lets the next one (in input order) start. Results still come
     /// in input order. This is the semaphore around each task that Python code writes by
-    /// hand. For `Vec`, `SmallVec` and [`gather_iter`] inputs.
+    /// hand. For `Vec`, `SmallVec`, [`gather_iter`] and [`gather_stream`] inputs.
     ///
     /// A child counts as running from its first poll to its completion; children not
     /// started yet are not polled (and have not run at all). Once [`fail_fast`] has seen an
-    /// error, no further child starts.
+    /// error, no further child starts. A lazy input ([`gather_iter`], [`gather_stream`])
+    /// does not even make them: a child is taken out of the input when it may start, into
+    /// the slot of one that finished, so at most `n` futures exist at once.
+    ///
+    /// [`gather_stream`]: crate::gather_stream
     ///
     /// [`fail_fast`]: Self::fail_fast
     ///
@@ -439,7 +446,8 @@ impl<I: Input, L> Gather<I, L> {
     }
 
     /// Gives each child a waker of its own, whatever the number of children (a `Vec`,
-    /// `SmallVec` or [`gather_iter`](crate::gather_iter) input).
+    /// `SmallVec`, [`gather_iter`](crate::gather_iter) or
+    /// [`gather_stream`](crate::gather_stream) input).
     ///
     /// By default, a gather of up to 30 children (or a `SmallVec` still inline) sweeps
     /// them with its own waker: a wake of any child polls every child still running. That
@@ -499,7 +507,9 @@ impl<I: Input, L> Gather<I, L> {
         self.engine.is_terminated()
     }
 
-    /// How many children the gather was given.
+    /// How many children the gather was given: for [`gather_iter`] and
+    /// [`gather_stream`](crate::gather_stream), how many it has taken out of its input so
+    /// far (none before the first poll).
     ///
     /// # Examples
     ///
@@ -511,7 +521,8 @@ impl<I: Input, L> Gather<I, L> {
         self.slots.children()
     }
 
-    /// Whether the gather was given no children (it then resolves at its first poll).
+    /// Whether the gather was given no children (it then resolves at its first poll); for a
+    /// lazy input, whether it has taken none out of its input so far.
     ///
     /// # Examples
     ///

@@ -76,7 +76,10 @@ fn nothing_is_made_before_the_first_poll_and_everything_at_once_without_a_limit(
     let Poll::Ready(gathered) = poll_with(all.as_mut(), &waker) else {
         panic!("every child has yielded once");
     };
-    assert_eq!(gathered.into_results().into_vec(), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        gathered.into_results().into_vec(),
+        (0..10).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -133,7 +136,13 @@ fn a_size_hint_that_lies_or_says_nothing_changes_nothing() {
             self.1
         }
     }
-    for hint in [(0, Some(0)), (0, Some(1)), (100, None), (0, None), (1_000, Some(1_000))] {
+    for hint in [
+        (0, Some(0)),
+        (0, Some(1)),
+        (100, None),
+        (0, None),
+        (1_000, Some(1_000)),
+    ] {
         for limit in [None, Some(3)] {
             let census = Census::default();
             let jobs = Liar((0..20).map(|i| census.child(yields(i), i)), hint);
@@ -154,7 +163,11 @@ fn as_completed_over_an_endless_iterator_holds_only_the_running_children() {
     let census = Census::default();
     let jobs = (0..).map(|i| census.child(yields(i), i));
     let mut stream = Box::pin(gather_iter(jobs).limit(4).as_completed());
-    assert_eq!(stream.size_hint(), (0, None), "nothing known to be left or not");
+    assert_eq!(
+        stream.size_hint(),
+        (0, None),
+        "nothing known to be left or not"
+    );
     let (_, waker) = CountingWaker::new();
     let mut cx = Context::from_waker(&waker);
     let mut seen = vec![false; 1_000];
@@ -185,9 +198,20 @@ fn fail_fast_reports_the_input_index_stops_making_children_and_drops_the_running
     // Job 37 fails; the slots have been reused many times by then.
     let jobs = (0..1_000).map(|i| census.child(yields(i), if i == 37 { Err(i) } else { Ok(i) }));
     let error = drive(gather_iter(jobs).limit(4).fail_fast(), 10_000).unwrap_err();
-    assert_eq!(error.iter().map(|(i, e)| (i, *e)).collect::<Vec<_>>(), [(37, 37)]);
-    assert!(census.made.get() < 50, "{} children made", census.made.get());
-    assert_eq!(census.alive.get(), 0, "every child dropped before the error is returned");
+    assert_eq!(
+        error.iter().map(|(i, e)| (i, *e)).collect::<Vec<_>>(),
+        [(37, 37)]
+    );
+    assert!(
+        census.made.get() < 50,
+        "{} children made",
+        census.made.get()
+    );
+    assert_eq!(
+        census.alive.get(),
+        0,
+        "every child dropped before the error is returned"
+    );
 
     let jobs = (0..300).map(|i| census.child(yields(i), Ok::<_, usize>(i)));
     let successes = drive(gather_iter(jobs).limit(4).fail_fast(), 10_000).unwrap();
@@ -215,7 +239,11 @@ fn a_deadline_stops_the_intake_and_cuts_off_the_running_under_their_input_indice
     assert!(!handles[1].alive() && !handles[2].alive(), "cut off");
     assert_eq!(
         gathered.into_results().into_vec(),
-        [Ok(0), Err(TimedOut { index: 1 }), Err(TimedOut { index: 2 })]
+        [
+            Ok(0),
+            Err(TimedOut { index: 1 }),
+            Err(TimedOut { index: 2 })
+        ]
     );
 }
 
@@ -296,7 +324,10 @@ fn a_stream_is_polled_only_for_a_free_slot_and_its_wake_is_not_lost() {
     };
     let mut all = pin!(gather_stream(counted).limit(2));
     let (counter, waker) = CountingWaker::new();
-    assert!(poll_with(all.as_mut(), &waker).is_pending(), "the stream is empty");
+    assert!(
+        poll_with(all.as_mut(), &waker).is_pending(),
+        "the stream is empty"
+    );
     assert_eq!(counter.wakes(), 0, "pending, not spinning");
 
     let (first, first_handle) = manual();
@@ -329,10 +360,16 @@ fn a_stream_is_polled_only_for_a_free_slot_and_its_wake_is_not_lost() {
 
 #[test]
 fn a_stream_gather_runs_every_mode_with_item_positions_as_indices() {
-    let jobs = || stream::iter(0..30).map(|i| async move {
-        yield_now(yields(i)).await;
-        if i % 7 == 3 { Err(i) } else { Ok(i) }
-    });
+    let jobs = || {
+        stream::iter(0..30).map(|i| async move {
+            yield_now(yields(i)).await;
+            if i % 7 == 3 {
+                Err(i)
+            } else {
+                Ok(i)
+            }
+        })
+    };
     let gathered = drive(gather_stream(jobs()).limit(4), 1_000);
     let errors: Vec<_> = gathered.errors().map(|(i, e)| (i, *e)).collect();
     assert_eq!(errors, [(3, 3), (10, 10), (17, 17), (24, 24)]);
@@ -344,22 +381,33 @@ fn a_stream_gather_runs_every_mode_with_item_positions_as_indices() {
     assert_eq!(error.first(), (3, &3));
 
     let mut items: Vec<_> = drive(
-        gather_stream(jobs()).limit(5).as_completed().collect::<Vec<_>>(),
+        gather_stream(jobs())
+            .limit(5)
+            .as_completed()
+            .collect::<Vec<_>>(),
         1_000,
     );
     items.sort_unstable_by_key(|(i, _)| *i);
-    let want: Vec<_> = (0..30).map(|i| (i, if i % 7 == 3 { Err(i) } else { Ok(i) })).collect();
+    let want: Vec<_> = (0..30)
+        .map(|i| (i, if i % 7 == 3 { Err(i) } else { Ok(i) }))
+        .collect();
     assert_eq!(items, want);
 }
 
 #[test]
 fn empty_lazy_inputs_resolve_at_the_first_poll() {
     let none = std::iter::empty::<std::future::Ready<u8>>();
-    assert!(drive(gather_iter(none.clone()), 1).into_results().is_empty());
-    assert!(drive(gather_iter(none).limit(3), 1).into_results().is_empty());
+    assert!(drive(gather_iter(none.clone()), 1)
+        .into_results()
+        .is_empty());
+    assert!(drive(gather_iter(none).limit(3), 1)
+        .into_results()
+        .is_empty());
     let empty = stream::empty::<std::future::Ready<u8>>();
     assert!(drive(gather_stream(empty), 1).into_results().is_empty());
     let ready_jobs = stream::iter((0..3).map(ready));
-    let outputs = drive(gather_stream(ready_jobs), 1).into_results().into_vec();
+    let outputs = drive(gather_stream(ready_jobs), 1)
+        .into_results()
+        .into_vec();
     assert_eq!(outputs, [0, 1, 2]);
 }

@@ -6,7 +6,6 @@
 //! in the same run. Run with `--nocapture` to see the figures.
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::future::Future;
 use std::hint::black_box;
 
 use futures::executor::block_on;
@@ -53,13 +52,15 @@ fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
 }
 
 /// Job `n`: holds a 1 KiB buffer across one yield, then returns a number from it.
-fn job(n: u64) -> impl Future<Output = u64> {
-    async move {
-        let mut buffer = [0u8; 1024];
-        buffer[(n % 1024) as usize] = 1;
-        yield_once().await;
-        black_box(&buffer).iter().map(|&b| u64::from(b)).sum::<u64>() + n
-    }
+async fn job(n: u64) -> u64 {
+    let mut buffer = [0u8; 1024];
+    buffer[(n % 1024) as usize] = 1;
+    yield_once().await;
+    black_box(&buffer)
+        .iter()
+        .map(|&b| u64::from(b))
+        .sum::<u64>()
+        + n
 }
 
 async fn yield_once() {
@@ -82,7 +83,11 @@ fn kib(bytes: usize) -> f64 {
 
 #[test]
 fn a_job_is_a_future_of_more_than_one_kib() {
-    assert!(size_of_val(&job(0)) > 1024, "{} bytes", size_of_val(&job(0)));
+    assert!(
+        size_of_val(&job(0)) > 1024,
+        "{} bytes",
+        size_of_val(&job(0))
+    );
 }
 
 #[test]
@@ -94,7 +99,11 @@ fn settle_all_under_a_limit_holds_about_what_buffered_collected_holds() {
             .into_vec()
     });
     let (theirs, buffered_peak) = peak_heap(|| {
-        block_on(futures::stream::iter((0..jobs).map(job)).buffered(8).collect::<Vec<_>>())
+        block_on(
+            futures::stream::iter((0..jobs).map(job))
+                .buffered(8)
+                .collect::<Vec<_>>(),
+        )
     });
     assert_eq!(ours, theirs);
     let ratio = gather_peak as f64 / buffered_peak as f64;
@@ -108,7 +117,11 @@ fn settle_all_under_a_limit_holds_about_what_buffered_collected_holds() {
 
 #[test]
 fn as_completed_under_a_limit_holds_under_64_kib_whatever_the_batch() {
-    let sizes: &[u64] = if cfg!(miri) { &[1_000] } else { &[100_000, 1_000_000] };
+    let sizes: &[u64] = if cfg!(miri) {
+        &[1_000]
+    } else {
+        &[100_000, 1_000_000]
+    };
     for &jobs in sizes {
         let (sum, peak) = peak_heap(|| {
             block_on(

@@ -1836,7 +1836,7 @@ impl Run<'_, '_, '_> {
                 // Children not made yet are not counted until the input has ended (or
                 // the deadline stopped it).
                 let (lower, upper) = stream.size_hint();
-                assert!(lower <= left && upper.is_none_or(|upper| upper == lower));
+                assert!(lower <= left && upper.map_or(true, |upper| upper == lower));
             } else {
                 assert_eq!(stream.size_hint(), (left, Some(left)));
             }
