@@ -114,10 +114,11 @@ pub type GatherStream<S, L = NoDeadline> = Gather<crate::input::lazy::FromStream
 /// The gather's type is [`GatherIter<I>`](crate::GatherIter), nameable without a
 /// dependency on `smallvec`.
 ///
-/// Under a [`deadline`](Gather::deadline), the iterator is not read after the timer
-/// fires: the futures still in it are never made, and the outcomes are those of the
-/// children that started (indices `0..len`, where [`len`](Gather::len) says how many were
-/// taken out).
+/// Under a [`deadline`](Gather::deadline), once the timer fires the iterator is read to
+/// its end: each future still in it is made and dropped without a poll, and counts as
+/// `Err(TimedOut { index })`, like the children cut off, so every job has an outcome. (An
+/// endless iterator under a deadline never ends this way: consume it
+/// [`as_completed`](Gather::as_completed), which hands the `TimedOut`s out one at a time.)
 ///
 /// # Examples
 ///
@@ -150,15 +151,17 @@ where
 /// Gathers every future a stream yields, polling the stream for one only when a child
 /// may start; see [`gather`] and [`gather_iter`].
 ///
-/// The stream is not polled before the first poll. Under [`limit`](Gather::limit)`(n)`,
-/// at most `n` children run (and exist) at once: the stream is polled for the next one
-/// when a child finishes. Without a limit, a stream gather runs every item at once if the
-/// stream's `size_hint` gives an upper bound, and otherwise at most 64 (or the lower
-/// bound, if more) at once: its children live in a window of slots made at the first
-/// poll, which never moves. A stream that is pending wakes the gather when it has an
-/// item, like a child. Indices are the items' positions in the stream; the outputs come
-/// back in that order. Every mode and layer applies; under a
-/// [`deadline`](Gather::deadline), the stream is not polled after the timer fires.
+/// The stream is not polled before the first poll. Its children live in a window of
+/// slots made at the first poll, which never moves: under [`limit`](Gather::limit)`(n)`,
+/// `n` slots (made then, whatever the stream holds), so at most `n` children run (and
+/// exist) at once, and the stream is polled for the next one when a child finishes.
+/// Without a limit, 64 slots: a stream gather runs at most 64 children at once unless
+/// told otherwise (a stream may be endless, and slots that never move cannot be added
+/// later). The stream's `size_hint` plays no part. A stream that is pending wakes the gather when it has an item, like a child.
+/// Indices are the items' positions in the stream; the outputs come back in that order.
+/// Every mode and layer applies; when a [`deadline`](Gather::deadline) fires, the items
+/// the stream has ready are made and time out, and it is not polled again after one is
+/// not ready.
 ///
 /// # Examples
 ///

@@ -221,7 +221,7 @@ fn fail_fast_reports_the_input_index_stops_making_children_and_drops_the_running
 }
 
 #[test]
-fn a_deadline_stops_the_intake_and_cuts_off_the_running_under_their_input_indices() {
+fn a_deadline_cuts_off_the_running_and_times_out_the_jobs_never_started() {
     let (children, handles): (Vec<_>, Vec<_>) =
         (0..6).map(|_| manual::<Result<usize, TimedOut>>()).unzip();
     let made = Cell::new(0);
@@ -232,25 +232,44 @@ fn a_deadline_stops_the_intake_and_cuts_off_the_running_under_their_input_indice
     assert!(poll_with(all.as_mut(), &waker).is_pending());
     handles[0].complete(Ok(0));
     assert!(poll_with(all.as_mut(), &waker).is_pending());
-    // Children 1 and 2 run (2 in child 0's slot); 3, 4 and 5 are never made.
+    // Children 1 and 2 run (2 in child 0's slot); 3, 4 and 5 have not started.
+    assert_eq!(made.get(), 3);
     fire.complete(());
     let Poll::Ready(gathered) = poll_with(all.as_mut(), &waker) else {
         panic!("the deadline fired");
     };
-    assert_eq!(made.get(), 3);
-    assert!(!handles[1].alive() && !handles[2].alive(), "cut off");
-    assert_eq!(
-        gathered.into_results().into_vec(),
-        [
-            Ok(0),
-            Err(TimedOut { index: 1 }),
-            Err(TimedOut { index: 2 })
-        ]
-    );
+    assert_eq!(made.get(), 6, "the rest are made, to be dropped unpolled");
+    for (i, handle) in handles.iter().enumerate() {
+        assert!(!handle.alive(), "child {i} dropped");
+        assert_eq!(handle.polls(), [2, 1, 1, 0, 0, 0][i], "child {i} polled");
+    }
+    let outcomes = gathered.into_results().into_vec();
+    let timed_out: Vec<_> = (1..6).map(|index| Err(TimedOut { index })).collect();
+    assert_eq!(outcomes[0], Ok(0));
+    assert_eq!(outcomes[1..], timed_out[..]);
 }
 
 #[test]
-fn as_completed_under_a_deadline_hands_out_the_cut_off_children_by_input_index() {
+fn fail_fast_under_a_deadline_reports_every_job_not_finished() {
+    let census = Census::default();
+    // Job 0 finishes at once; job 1 never does; jobs 2 and 3 wait for its slot.
+    let jobs =
+        (0..4).map(|i| census.child(if i == 0 { 0 } else { usize::MAX }, Ok::<_, TimedOut>(i)));
+    let (timer, fire) = manual::<()>();
+    let mut all = pin!(gather_iter(jobs).limit(1).deadline(timer).fail_fast());
+    let (_, waker) = CountingWaker::new();
+    assert!(poll_with(all.as_mut(), &waker).is_pending());
+    fire.complete(());
+    let Poll::Ready(Err(error)) = poll_with(all.as_mut(), &waker) else {
+        panic!("the deadline fired: an error");
+    };
+    let indices: Vec<usize> = error.iter().map(|(i, _)| i).collect();
+    assert_eq!(indices, [1, 2, 3]);
+    assert_eq!(census.alive.get(), 0);
+}
+
+#[test]
+fn as_completed_under_a_deadline_hands_out_the_cut_off_children_in_input_order() {
     let census = Census::default();
     let jobs = (0..100).map(|i| census.child(if i < 5 { 0 } else { usize::MAX }, Ok(i)));
     let (timer, fire) = manual::<()>();
@@ -266,15 +285,18 @@ fn as_completed_under_a_deadline_hands_out_the_cut_off_children_by_input_index()
     fire.complete(());
     while let Poll::Ready(Some(item)) = stream.as_mut().poll_next(&mut cx) {
         items.push(item);
+        assert!(
+            census.alive.get() <= 1,
+            "at most the one just made, to be cut off"
+        );
     }
     assert!(stream.as_mut().poll_next(&mut cx).is_ready(), "ended");
-    let mut timed_out: Vec<usize> = items[5..].iter().map(|(i, _)| *i).collect();
-    timed_out.sort_unstable();
-    assert_eq!(timed_out, [5, 6, 7], "the three running when it fired");
+    let timed_out: Vec<usize> = items[5..].iter().map(|(i, _)| *i).collect();
+    assert_eq!(timed_out, (5..100).collect::<Vec<_>>(), "in input order");
     for (index, outcome) in &items[5..] {
         assert_eq!(outcome, &Err(TimedOut { index: *index }));
     }
-    assert_eq!(census.made.get(), 8);
+    assert_eq!(census.made.get(), 100);
     assert_eq!(census.alive.get(), 0);
 }
 

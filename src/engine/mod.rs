@@ -165,17 +165,13 @@ impl<R> Engine<R> {
                 0
             }
         };
-        let len = slots.len();
-        let pass = if from == 0 {
-            self.cut_off_all::<S, L>(slots, &mut finished)
+        let (pass, next) = if from == 0 {
+            self.cut_off_all::<S, L>(slots, cx, &mut finished)
         } else {
-            self.next_cut_off(slots, from, &mut finished)
+            self.next_cut_off::<S, L>(slots, from, cx, &mut finished)
         };
         if let Some(from) = layers.cut_off_from() {
-            *from = match pass {
-                Pass::Yielded(slot) => slot + 1,
-                Pass::Complete => len,
-            };
+            *from = next;
         }
         Poll::Ready(pass)
     }
@@ -191,14 +187,18 @@ impl<R> Engine<R> {
 
     /// The timer has just fired: cuts off every child still running, now. The driver
     /// hears of each in input order until it asks to yield one; the rest are handed to it
-    /// by [`next_cut_off`](Self::next_cut_off), one per poll.
+    /// by [`next_cut_off`](Self::next_cut_off), one per poll. A lazy input's children
+    /// not taken in yet are then taken in and cut off, one by one (see
+    /// [`drain`](Self::drain)). Returns the pass, and where the next poll goes on: the
+    /// place in input order of the slot after the one yielded (past the slots: drain).
     #[cold]
     #[inline(never)]
     fn cut_off_all<S, L>(
         &mut self,
         mut slots: Pin<&mut S>,
+        cx: &mut Context<'_>,
         finished: &mut impl FnMut(Pin<&mut S>, usize) -> After,
-    ) -> Pass
+    ) -> (Pass, usize)
     where
         S: Slots + ?Sized,
         L: Layer<S>,
@@ -207,46 +207,75 @@ impl<R> Engine<R> {
         let len = slots.len();
         // Every child goes in this poll, even if one's drop panics: the rest are cut off
         // while that panic unwinds (the gather is then poisoned).
-        for_each_to_the_end(0..len, |slot| {
+        for_each_to_the_end(0..len, |place| {
+            let slot = slots.in_input_order(place);
             let cut_off = L::cut_off(slots.as_mut(), slot);
             if cut_off && yielded.is_none() {
                 self.finished += 1;
                 if finished(slots.as_mut(), slot) == After::Yield {
-                    yielded = Some(slot);
+                    yielded = Some((slot, place));
                 }
             }
         });
         match yielded {
-            Some(slot) => Pass::Yielded(slot),
-            None => {
-                debug_assert_eq!(
-                    self.finished,
-                    slots.children(),
-                    "gather: children left after the deadline"
-                );
-                Pass::Complete
-            }
+            Some((slot, place)) => (Pass::Yielded(slot), place + 1),
+            None => self.drain::<S, L>(slots, cx, true, finished),
         }
     }
 
-    /// Hands the next cut-off child, from slot `from` on, to a driver that yields. Such a
-    /// driver takes each output as it yields it, so an output still in its slot is a
-    /// cut-off child's.
+    /// Hands the next cut-off child, from place `from` in input order on, to a driver
+    /// that yields. Such a driver takes each output as it yields it, so an output still in
+    /// its slot is a cut-off child's.
     #[cold]
     #[inline(never)]
-    fn next_cut_off<S: Slots + ?Sized>(
+    fn next_cut_off<S, L>(
         &mut self,
         mut slots: Pin<&mut S>,
         from: usize,
+        cx: &mut Context<'_>,
         finished: &mut impl FnMut(Pin<&mut S>, usize) -> After,
-    ) -> Pass {
-        for slot in from..slots.len() {
+    ) -> (Pass, usize)
+    where
+        S: Slots + ?Sized,
+        L: Layer<S>,
+    {
+        for place in from..slots.len() {
+            let slot = slots.in_input_order(place);
             if !slots.has_output(slot) {
                 continue;
             }
             self.finished += 1;
             if finished(slots.as_mut(), slot) == After::Yield {
-                return Pass::Yielded(slot);
+                return (Pass::Yielded(slot), place + 1);
+            }
+        }
+        self.drain::<S, L>(slots, cx, false, finished)
+    }
+
+    /// After the deadline, the children a lazy input still holds: each is taken in and
+    /// cut off at once (made, and dropped unpolled), so that it too counts as timed out,
+    /// until the input ends (a stream: until it has no item ready). `heard` says whether
+    /// the driver has heard of every output still in a slot (it does not take them).
+    fn drain<S, L>(
+        &mut self,
+        mut slots: Pin<&mut S>,
+        cx: &mut Context<'_>,
+        heard: bool,
+        finished: &mut impl FnMut(Pin<&mut S>, usize) -> After,
+    ) -> (Pass, usize)
+    where
+        S: Slots + ?Sized,
+        L: Layer<S>,
+    {
+        let past = slots.len();
+        if S::GROWS {
+            while let Some(slot) = slots.as_mut().take_in_to_cut_off(cx, heard) {
+                if L::cut_off(slots.as_mut(), slot) {
+                    self.finished += 1;
+                    if finished(slots.as_mut(), slot) == After::Yield {
+                        return (Pass::Yielded(slot), past);
+                    }
+                }
             }
         }
         debug_assert_eq!(
@@ -254,7 +283,7 @@ impl<R> Engine<R> {
             slots.children(),
             "gather: children left after the deadline"
         );
-        Pass::Complete
+        (Pass::Complete, past)
     }
 
     /// Runs one pass over the children that may make progress, each polled through the
@@ -272,13 +301,12 @@ impl<R> Engine<R> {
     {
         // Counted in a local and written back after the pass, so that the loop keeps it in
         // a register. (If a child panics out of the pass, the gather is poisoned and the
-        // count is never used again.) A lazy input may take children in during the pass:
-        // its count is read again where it matters.
+        // count is never used again.) A storage that grows (a lazy input) may take
+        // children in during the pass: whether it is done is asked once the pass is over.
         let len = slots.len();
-        let before = self.finished;
-        let running = slots.children() - before;
+        let running = slots.children() - self.finished;
         let mut done = 0;
-        let mut complete = running == 0 && slots.exhausted();
+        let mut complete = running == 0 && (!S::GROWS || slots.exhausted());
         let mut yielded = None;
         self.readiness.pass(
             slots.as_mut(),
@@ -289,13 +317,12 @@ impl<R> Engine<R> {
                 Step::Pending => Visit::Pending,
                 Step::Finished => {
                     done += 1;
-                    match finished(slots.as_mut(), i) {
+                    match finished(slots, i) {
                         After::Yield => {
                             yielded = Some(i);
                             Visit::Stop
                         }
-                        After::Continue if before + done < slots.children() => Visit::Finished,
-                        After::Continue if !slots.exhausted() => Visit::Finished,
+                        After::Continue if S::GROWS || done < running => Visit::Finished,
                         After::Complete | After::Continue => {
                             complete = true;
                             Visit::Stop
@@ -304,14 +331,12 @@ impl<R> Engine<R> {
                 }
             },
         );
-        self.finished = before + done;
+        self.finished += done;
 
         if let Some(index) = yielded {
             return Poll::Ready(Pass::Yielded(index));
         }
-        // (A lazy input learns that its source has ended when the readiness asks it for
-        // one more child, after the last one finished.)
-        if complete || (self.finished == slots.children() && slots.exhausted()) {
+        if complete || (S::GROWS && self.finished == slots.children() && slots.exhausted()) {
             return Poll::Ready(Pass::Complete);
         }
         self.readiness.after_pass(running, done);

@@ -31,6 +31,12 @@ pub trait Slots {
     /// The readiness for this storage, before the first poll.
     fn readiness(&self) -> Self::Readiness;
 
+    /// Whether the storage may take children in after the first poll (a lazy input):
+    /// only then does the engine ask [`children`](Self::children) and
+    /// [`exhausted`](Self::exhausted) whether a pass that finished every child running
+    /// has finished the gather.
+    const GROWS: bool = false;
+
     /// How many slots the storage has: the engine's and the readiness's range of slot
     /// numbers. For every storage but a lazy input's, one per child.
     fn len(&self) -> usize;
@@ -50,10 +56,33 @@ pub trait Slots {
         true
     }
 
-    /// Takes no more children in: the deadline has fired. (Nothing to do but for a lazy
-    /// input; the children it never took in are never made.)
+    /// Takes no more children in to run: the deadline has fired. (Nothing to do but for
+    /// a lazy input, whose children left are then [taken in to be cut
+    /// off](Self::take_in_to_cut_off).)
     #[inline]
     fn stop_intake(self: Pin<&mut Self>) {}
+
+    /// After the deadline: takes the next child the input still holds into a slot that
+    /// holds nothing (or, if `heard`, one whose output the driver has heard of, which then
+    /// moves out of the way), for the engine to cut it off; returns the slot, or `None`
+    /// once the input has ended (or, a stream, has no item ready). Only a lazy input
+    /// ([`GROWS`](Self::GROWS)) has any.
+    #[inline]
+    fn take_in_to_cut_off(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        heard: bool,
+    ) -> Option<usize> {
+        let _ = (cx, heard);
+        None
+    }
+
+    /// The slot of the `place`-th child in input order, among those in slots now: the
+    /// order in which the deadline's cut-off children are handed to the driver.
+    #[inline]
+    fn in_input_order(&self, place: usize) -> usize {
+        place
+    }
 
     /// The input index of the child in slot `slot`: the index the caller sees (in an
     /// as-completed item, a `TimedOut`, a `Panicked`) and its place in an ordered result.

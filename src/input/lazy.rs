@@ -177,8 +177,13 @@ pin_project_lite::pin_project! {
         inputs: SmallVec<[usize; INLINE]>,
         // How many children were taken in.
         taken_in: usize,
-        // Whether the intake has ended, or was stopped (by the deadline).
+        // Whether the intake has ended (for a stream under a deadline: had no item ready
+        // once the deadline had fired).
         exhausted: bool,
+        // Whether the deadline has fired: children are then taken in only to be cut off.
+        stopped: bool,
+        // After the deadline, the slots in the input order of their children.
+        order: Vec<usize>,
         // Whether a slot was ever reused: until then slot numbers are input indices.
         reused: bool,
         outputs: Ordered<OutputOf<In>>,
@@ -214,73 +219,86 @@ impl<In: Intake> LazySlots<In> {
             inputs: SmallVec::new(),
             taken_in: 0,
             exhausted: false,
+            stopped: false,
+            order: Vec::new(),
             reused: false,
             outputs: Ordered::default(),
         }
     }
 
-    /// Makes the window, at the first poll: every child of an eager source without a
-    /// limit (`limit` is `None`), or `limit` empty slots (fewer if the source says it
-    /// has fewer children).
-    fn open(self: Pin<&mut Self>, limit: Option<usize>, cx: &mut Context<'_>) {
+    /// Makes the window, at the first poll, and takes in the children that may start:
+    /// every child of an iterator without a limit, or up to `limit` (those a stream has
+    /// ready). Returns how many it took in: they are in slots `0..n`, never polled.
+    ///
+    /// The window is as large as what was taken in (an iterator that ended before the
+    /// limit needs no more), but for a stream, whose items may come later: `limit` slots
+    /// ([`STREAM_WINDOW`] without one). The source's `size_hint` plays no part: it may be
+    /// wrong.
+    fn open(self: Pin<&mut Self>, limit: Option<usize>, cx: &mut Context<'_>) -> usize {
         let mut this = self.project();
         debug_assert!(this.window.is_empty());
-        let window = match limit {
-            None => {
-                let mut window = SmallVec::new();
-                while let Poll::Ready(Some(child)) = this.intake.as_mut().next_child(cx) {
-                    window.push(Slot::new(child));
-                }
-                // An eager source is never pending: it has ended.
-                *this.exhausted = true;
-                *this.taken_in = window.len();
-                this.inputs.extend(0..window.len());
-                window
-            }
-            Some(limit) => {
-                // At least one slot, whatever the source says (it may be wrong).
-                let len = match this.intake.size_hint().1 {
-                    Some(upper) => limit.min(upper).max(1),
-                    None => limit,
-                };
-                this.inputs.resize(len, 0);
-                (0..len).map(|_| Slot::Taken).collect()
-            }
+        let most = match limit {
+            Some(limit) => limit,
+            None if In::EAGER => usize::MAX,
+            None => STREAM_WINDOW,
         };
+        let mut window = SmallVec::new();
+        while window.len() < most {
+            match this.intake.as_mut().next_child(cx) {
+                Poll::Ready(Some(child)) => window.push(Slot::new(child)),
+                Poll::Ready(None) => {
+                    *this.exhausted = true;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        let taken_in = window.len();
+        let len = if In::EAGER { taken_in } else { most };
+        // (A stream with a limit of `usize::MAX` fails here: it asks for that many slots.)
+        window.extend((taken_in..len).map(|_| Slot::Taken));
+        *this.taken_in = taken_in;
+        this.inputs.extend(0..taken_in);
+        this.inputs.resize(len, 0);
         // Nothing in the window was ever pinned: it may still be replaced whole.
         this.window.set(window);
-    }
-
-    /// The window of a stream gather without a limit: every item, if the stream says how
-    /// many it has; else [`STREAM_WINDOW`] (or the least it says it has, if more).
-    fn stream_window(&self) -> usize {
-        match self.intake.size_hint() {
-            (_, Some(upper)) => upper,
-            (lower, None) => lower.max(STREAM_WINDOW),
-        }
+        taken_in
     }
 
     /// Takes the next child in, into slot `slot` (free: its child has finished, and its
     /// output, if the mode left it there, goes to the ordered outputs first).
     fn take_in(mut self: Pin<&mut Self>, slot: usize, cx: &mut Context<'_>) -> Intook {
-        if self.exhausted {
+        if self.stopped {
             return Intook::Ended;
         }
-        self.as_mut().retire(slot);
-        let mut this = self.project();
-        let child = match this.intake.as_mut().next_child(cx) {
+        let child = match self.as_mut().next_child(cx) {
             Poll::Ready(Some(child)) => child,
-            Poll::Ready(None) => {
-                *this.exhausted = true;
-                return Intook::Ended;
-            }
+            Poll::Ready(None) => return Intook::Ended,
             Poll::Pending => return Intook::Waiting,
         };
+        self.as_mut().retire(slot);
+        self.put(slot, child);
+        Intook::Child
+    }
+
+    /// The intake's next child; `None` (for good) once it has ended.
+    fn next_child(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<In::Future>> {
+        let this = self.project();
+        if *this.exhausted {
+            return Poll::Ready(None);
+        }
+        let next = this.intake.next_child(cx);
+        *this.exhausted = matches!(next, Poll::Ready(None));
+        next
+    }
+
+    /// Puts `child`, the next of the input, into slot `slot`, which holds nothing.
+    fn put(self: Pin<&mut Self>, slot: usize, child: In::Future) {
+        let this = self.project();
         *this.reused |= *this.taken_in > slot;
         this.inputs[slot] = *this.taken_in;
         *this.taken_in += 1;
         pinned::index(pinned::small_vec(this.window), slot).set(Slot::new(child));
-        Intook::Child
     }
 
     /// Moves the output of the child in slot `slot`, if it is still there, to the
@@ -298,6 +316,7 @@ impl<In: Intake> LazySlots<In> {
 impl<In: Intake> Slots for LazySlots<In> {
     type Outputs = SmallVec<[OutputOf<In>; INLINE]>;
     type Readiness = Lazy;
+    const GROWS: bool = true;
 
     fn readiness(&self) -> Lazy {
         Lazy::Fresh {
@@ -322,7 +341,49 @@ impl<In: Intake> Slots for LazySlots<In> {
     }
 
     fn stop_intake(self: Pin<&mut Self>) {
-        *self.project().exhausted = true;
+        let this = self.project();
+        *this.stopped = true;
+        let inputs = &*this.inputs;
+        this.order.extend(0..inputs.len());
+        this.order.sort_unstable_by_key(|&slot| inputs[slot]);
+    }
+
+    fn take_in_to_cut_off(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        heard: bool,
+    ) -> Option<usize> {
+        debug_assert!(self.stopped);
+        let empty = self
+            .window
+            .iter()
+            .position(|slot| matches!(slot, Slot::Taken));
+        if empty.is_none() && !heard {
+            return None;
+        }
+        let child = match self.as_mut().next_child(cx) {
+            Poll::Ready(Some(child)) => child,
+            Poll::Ready(None) => return None,
+            // A stream with no item ready after the deadline has ended, for this gather.
+            Poll::Pending => {
+                *self.project().exhausted = true;
+                return None;
+            }
+        };
+        // Nothing runs any more: if no slot is empty, every one holds an output the driver
+        // has heard of, which may move to the ordered outputs.
+        let slot = empty.unwrap_or(0);
+        self.as_mut().retire(slot);
+        self.put(slot, child);
+        Some(slot)
+    }
+
+    #[inline]
+    fn in_input_order(&self, place: usize) -> usize {
+        match self.order.get(place) {
+            Some(&slot) => slot,
+            None => place,
+        }
     }
 
     #[inline]
@@ -408,13 +469,16 @@ where
     }
 
     fn take_errors(mut self: Pin<&mut Self>, _: usize) -> Option<CompoundErrorOf<Self>> {
-        // Slots are not in input order once reused: sort the errors by input index.
-        let mut errors: Vec<(usize, E)> = (0..self.window.len())
-            .filter_map(|slot| {
-                let index = self.input_index(slot);
-                Some((index, self.as_mut().take_err(slot)?))
-            })
-            .collect();
+        // The errors still in slots, and those that left the window (after a deadline,
+        // children cut off while the input was drained); slots are not in input order once
+        // reused: sort the errors by input index.
+        let mut errors = self.as_mut().project().outputs.take_errors();
+        for slot in 0..self.window.len() {
+            let index = self.input_index(slot);
+            if let Some(error) = self.as_mut().take_err(slot) {
+                errors.push((index, error));
+            }
+        }
         errors.sort_unstable_by_key(|&(index, _)| index);
         CompoundError::from_entries(self.taken_in, errors.into_iter())
     }
@@ -500,6 +564,22 @@ impl<O> Ordered<O> {
     }
 }
 
+impl<T, E> Ordered<Result<T, E>> {
+    /// Moves every error out, with its index; the successes are dropped (fail-fast is
+    /// about to drop everything else).
+    fn take_errors(&mut self) -> Vec<(usize, E)> {
+        let in_order = core::mem::take(&mut self.in_order).into_iter().enumerate();
+        let early = core::mem::take(&mut self.early)
+            .into_vec()
+            .into_iter()
+            .map(|Early(Reverse(index), output)| (index, output));
+        in_order
+            .chain(early)
+            .filter_map(|(index, output)| Some((index, output.err()?)))
+            .collect()
+    }
+}
+
 /// Readiness of a lazy input: until the first poll, what the builder asked for; then a
 /// `SmallVec`'s readiness over every child (an iterator without a limit), or the window
 /// of per-child wakers over reused slots.
@@ -543,19 +623,16 @@ impl<In: Intake> Readiness<LazySlots<In>> for Lazy {
     ) {
         if let Lazy::Fresh { limit, per_child } = *self {
             // A stream's children come when they come: it always runs in a window.
-            let limit = match limit {
-                None if !In::EAGER => Some(slots.stream_window()),
-                limit => limit,
-            };
-            slots.as_mut().open(limit, cx);
+            let windowed = limit.is_some() || !In::EAGER;
+            let started = slots.as_mut().open(limit, cx);
             let len = slots.len();
-            *self = match limit {
-                Some(_) => Lazy::Window(Window::new(len)),
-                None if per_child || len > SWEEP_UP_TO => {
+            *self = match () {
+                () if windowed => Lazy::Window(Window::new(len, started)),
+                () if per_child || len > SWEEP_UP_TO => {
                     Lazy::All(Adaptive::Wakers(Wakers::default()))
                 }
-                None if len > INLINE => Lazy::All(Adaptive::Tentative(Tentative::default())),
-                None => Lazy::All(Adaptive::Sweep(Sweep::default())),
+                () if len > INLINE => Lazy::All(Adaptive::Tentative(Tentative::default())),
+                () => Lazy::All(Adaptive::Sweep(Sweep::default())),
             };
             return self.pass(slots, len, cx, visit);
         }
@@ -574,8 +651,8 @@ impl<In: Intake> Readiness<LazySlots<In>> for Lazy {
     }
 }
 
-/// How many children a stream gather without a limit runs at once, when the stream does
-/// not say how many items it has (see [`gather_stream`](crate::gather_stream)).
+/// How many children a stream gather without a limit runs at once: its window is made at
+/// the first poll and never grows (see [`gather_stream`](crate::gather_stream)).
 pub(crate) const STREAM_WINDOW: usize = 64;
 
 /// Per-child wakers over a window of reused slots: a pass polls the children woken
@@ -584,16 +661,22 @@ pub(crate) const STREAM_WINDOW: usize = 64;
 #[derive(Debug)]
 pub struct Window {
     wakers: Block<()>,
+    /// Slots `polled..started` hold children taken in at the first poll, never polled.
+    polled: usize,
+    started: usize,
     /// The slots whose child has finished (or that never had one), the most recently
     /// freed last: the next child goes into the slot whose memory is warmest.
     free: Vec<usize>,
 }
 
 impl Window {
-    fn new(len: usize) -> Self {
+    /// A window of `len` slots, the first `started` of which hold children never polled.
+    fn new(len: usize, started: usize) -> Self {
         Window {
             wakers: Block::new(len, |_| ()),
-            free: (0..len).rev().collect(),
+            polled: 0,
+            started,
+            free: (started..len).rev().collect(),
         }
     }
 
@@ -612,6 +695,14 @@ impl Window {
             let Some(slot) = self.wakers.next_woken() else {
                 break;
             };
+            if self.poll(slots.as_mut(), slot, &mut visit, &mut polled) {
+                return;
+            }
+        }
+        // The children taken in at the first poll, until each has been polled once.
+        while polled < BUDGET && self.polled < self.started {
+            let slot = self.polled;
+            self.polled += 1;
             if self.poll(slots.as_mut(), slot, &mut visit, &mut polled) {
                 return;
             }

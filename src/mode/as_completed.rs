@@ -130,7 +130,9 @@ where
         NextCompleted { stream: self }
     }
 
-    /// How many children have not been yielded yet.
+    /// How many children have not been yielded yet: of a lazy input
+    /// ([`gather_iter`](crate::gather_iter), [`gather_stream`](crate::gather_stream)),
+    /// those taken out of it so far (more may come: see [`is_empty`](Self::is_empty)).
     ///
     /// # Examples
     ///
@@ -142,7 +144,7 @@ where
         self.gather.remaining()
     }
 
-    /// Whether every child has been yielded.
+    /// Whether every child has been yielded (of a lazy input, also: its input has ended).
     ///
     /// # Examples
     ///
@@ -152,7 +154,7 @@ where
     /// assert!(gather::gather(none).as_completed().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == 0 && self.gather.intake_ended()
     }
 }
 
