@@ -305,8 +305,8 @@ impl<R> Engine<R> {
         // children in during the pass: whether it is done is asked once the pass is over.
         let len = slots.len();
         let running = slots.children() - self.finished;
-        let mut done = 0;
-        let mut complete = running == 0 && (!S::GROWS || slots.exhausted());
+        let mut remaining = running;
+        let mut complete = remaining == 0 && (!S::GROWS || slots.exhausted());
         let mut yielded = None;
         self.readiness.pass(
             slots.as_mut(),
@@ -316,13 +316,14 @@ impl<R> Engine<R> {
                 Step::NotRunning => Visit::Skipped,
                 Step::Pending => Visit::Pending,
                 Step::Finished => {
-                    done += 1;
+                    // (Below zero for a storage that took children in during the pass.)
+                    remaining = remaining.wrapping_sub(1);
                     match finished(slots, i) {
                         After::Yield => {
                             yielded = Some(i);
                             Visit::Stop
                         }
-                        After::Continue if S::GROWS || done < running => Visit::Finished,
+                        After::Continue if S::GROWS || remaining > 0 => Visit::Finished,
                         After::Complete | After::Continue => {
                             complete = true;
                             Visit::Stop
@@ -331,6 +332,7 @@ impl<R> Engine<R> {
                 }
             },
         );
+        let done = running.wrapping_sub(remaining);
         self.finished += done;
 
         if let Some(index) = yielded {
