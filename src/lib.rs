@@ -14,7 +14,9 @@
 //!
 //! [`gather`] takes an array `[F; N]`, a tuple of up to 12 futures with different output
 //! types, and with the `alloc` feature a `Vec<F>` or a `SmallVec<[F; K]>`;
-//! [`gather_iter`] takes any iterator.
+//! [`gather_iter`] takes any iterator and [`gather_stream`] any stream of futures, each
+//! future taken out only when it may start (under [`Gather::limit`], at most `n` exist at
+//! once, however long the input).
 //!
 //! Other modes: [`Gather::as_completed`], a stream of `(index, outcome)` in completion
 //! order (with [`AsCompleted::next_completed`] and [`AsCompleted::until_error`] for
@@ -65,7 +67,8 @@
 //! # Features
 //!
 //! - `std` (default): implies `alloc`; also what the doc examples use.
-//! - `alloc`: `Vec` and `SmallVec` inputs, [`gather_iter`], the [`Heap`] error store, and
+//! - `alloc`: `Vec` and `SmallVec` inputs, [`gather_iter`], [`gather_stream`], the
+//!   [`Heap`] error store, and
 //!   [`errors_of`](Gathered::errors_of) / [`has_error`](Gathered::has_error) for boxed
 //!   errors.
 //! - no features: `core` only; arrays and tuples, [`Gathered`] and [`CompoundError`] with

@@ -146,3 +146,42 @@ fn fail_fast_on_a_vec_allocates_at_most_four_times_and_stops_at_the_first_error(
     // The input Vec, the block, the output Vec, the compound error.
     assert!(count <= 4, "{count} allocations");
 }
+
+#[test]
+fn gather_iter_of_four_allocates_nothing_and_under_a_limit_a_fixed_number_beside_its_outputs() {
+    let waker = noop_waker();
+    let (outputs, count) =
+        allocations(
+            || match poll_once(gather::gather_iter((0..4).map(ready)), &waker) {
+                Poll::Ready(gathered) => gathered.into_results(),
+                Poll::Pending => panic!("ready children finish in the first poll"),
+            },
+        );
+    assert_eq!(outputs.as_slice(), [0, 1, 2, 3]);
+    assert_eq!(count, 0, "inline: no allocation");
+
+    // Under limit(8): the window of slots, the input index of each, the block of its
+    // wakers and its list of free slots, made once; then only the outputs' `Vec` as it
+    // grows (one allocation per doubling), whatever the number of jobs. (Outputs of
+    // children that finish in input order never wait aside.)
+    let count_for = |n: usize| {
+        allocations(|| {
+            let jobs = (0..n).map(|i| ready(Ok::<_, ()>(i)));
+            let mut gather = pin!(gather::gather_iter(jobs).limit(8));
+            loop {
+                if let Poll::Ready(gathered) =
+                    gather.as_mut().poll(&mut Context::from_waker(&waker))
+                {
+                    break gathered.len();
+                }
+            }
+        })
+    };
+    for n in [100, 10_000] {
+        let (len, count) = count_for(n);
+        assert_eq!(len, n);
+        let doublings = n.next_power_of_two().trailing_zeros() as usize;
+        println!("{n} jobs: {count} allocations");
+        assert!(count <= 4 + doublings, "{n} jobs: {count} allocations");
+    }
+}

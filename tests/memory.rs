@@ -116,6 +116,35 @@ fn settle_all_under_a_limit_holds_about_what_buffered_collected_holds() {
 }
 
 #[test]
+fn settle_all_of_jobs_ready_at_once_keeps_their_outputs_in_one_vec() {
+    // Jobs that finish at their first poll free their slots in the order they started;
+    // their outputs must still go straight into the outputs in input order, not wait
+    // aside (with their indices) until the end.
+    let jobs = if cfg!(miri) { 1_000 } else { 100_000 };
+    let ready_job = |n: u64| async move { black_box([n as u8; 1024])[0] as u64 + n };
+    let (ours, gather_peak) = peak_heap(|| {
+        block_on(gather_iter((0..jobs).map(ready_job)).limit(8))
+            .into_results()
+            .into_vec()
+    });
+    let (theirs, buffered_peak) = peak_heap(|| {
+        block_on(
+            futures::stream::iter((0..jobs).map(ready_job))
+                .buffered(8)
+                .collect::<Vec<_>>(),
+        )
+    });
+    assert_eq!(ours, theirs);
+    let ratio = gather_peak as f64 / buffered_peak as f64;
+    println!(
+        "{jobs} ready jobs under limit(8), peak heap: gather_iter {:.1} KiB, buffered(8) {:.1} KiB: {ratio:.2}x",
+        kib(gather_peak),
+        kib(buffered_peak)
+    );
+    assert!(ratio <= 1.5, "{ratio:.2}x buffered(8)'s peak");
+}
+
+#[test]
 fn as_completed_under_a_limit_holds_under_64_kib_whatever_the_batch() {
     let sizes: &[u64] = if cfg!(miri) {
         &[1_000]

@@ -730,16 +730,22 @@ impl Window {
 
     /// Polls the child in `slot` with its own waker, counts it, and frees its slot if it
     /// finished. Returns whether the pass must end now.
+    ///
+    /// A child that finished and that the mode has heard of without stopping the pass
+    /// (settle-all, fail-fast's successes) leaves its output to the ordered outputs at
+    /// once, so that outputs reach them in the order children finish: in input order,
+    /// for children that finish about in order. (After a stop, the mode takes the output,
+    /// or the gather is complete.)
     #[inline(always)]
-    fn poll<S>(
+    fn poll<In: Intake>(
         &mut self,
-        slots: Pin<&mut S>,
+        mut slots: Pin<&mut LazySlots<In>>,
         slot: usize,
-        visit: &mut impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
+        visit: &mut impl FnMut(Pin<&mut LazySlots<In>>, usize, &mut Context<'_>) -> Visit,
         polled: &mut usize,
     ) -> bool {
         let waker = self.wakers.waker(slot);
-        match visit(slots, slot, &mut Context::from_waker(&waker)) {
+        match visit(slots.as_mut(), slot, &mut Context::from_waker(&waker)) {
             Visit::Skipped => false,
             Visit::Pending => {
                 *polled += 1;
@@ -747,6 +753,7 @@ impl Window {
             }
             Visit::Finished => {
                 *polled += 1;
+                slots.retire(slot);
                 self.free.push(slot);
                 false
             }
