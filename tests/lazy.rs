@@ -9,7 +9,7 @@ use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use common::{drive, manual, poll_with, shuffled, yield_now, CountingWaker};
+use common::{drive, manual, poll_with, shuffled, yield_now, CountingWaker, Liar};
 use futures::channel::mpsc;
 use futures::future::FusedFuture;
 use futures::{stream, Stream, StreamExt};
@@ -127,17 +127,6 @@ fn the_next_child_is_made_only_when_one_finishes() {
 
 #[test]
 fn a_size_hint_that_lies_or_says_nothing_changes_nothing() {
-    /// An iterator whose `size_hint` is `hint`, whatever it holds.
-    struct Liar<I>(I, (usize, Option<usize>));
-    impl<I: Iterator> Iterator for Liar<I> {
-        type Item = I::Item;
-        fn next(&mut self) -> Option<I::Item> {
-            self.0.next()
-        }
-        fn size_hint(&self) -> (usize, Option<usize>) {
-            self.1
-        }
-    }
     for hint in [
         (0, Some(0)),
         (0, Some(1)),

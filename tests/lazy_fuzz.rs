@@ -12,7 +12,7 @@ use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use common::{drive, poll_with, CountingWaker};
+use common::{drive, poll_with, CountingWaker, Liar};
 use futures::{stream, Stream, StreamExt};
 use gather::{gather_iter, gather_stream, Panicked, TimedOut};
 
@@ -33,6 +33,10 @@ impl Rng {
     }
     fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
+    }
+    /// `Some(value(self))` with a chance of `percent` in 100.
+    fn maybe<T>(&mut self, percent: u64, value: impl FnOnce(&mut Self) -> T) -> Option<T> {
+        self.chance(percent).then(|| value(self))
     }
 }
 
@@ -676,11 +680,7 @@ fn run_case(cfg: Config) -> Vec<String> {
                 pending: rng.below(3) as usize,
                 external,
                 stale: rng.chance(30),
-                panic_poll: if rng.chance(6) {
-                    Some(1 + rng.below(2) as usize)
-                } else {
-                    None
-                },
+                panic_poll: rng.maybe(6, |r| 1 + r.below(2) as usize),
                 panic_drop: rng.chance(3),
                 panic_out_drop: rng.chance(3),
                 err: rng.chance(8),
@@ -803,11 +803,7 @@ fn config(seed: u64) -> Config {
         seed,
         n,
         stream,
-        limit: if rng.chance(70) {
-            Some(1 + rng.below(5) as usize)
-        } else {
-            None
-        },
+        limit: rng.maybe(70, |r| 1 + r.below(5) as usize),
         per_child: rng.chance(30),
         catch: rng.chance(50),
         deadline: rng.chance(40),
@@ -819,27 +815,15 @@ fn config(seed: u64) -> Config {
             3 => Some((0, Some(1))),
             _ => None,
         },
-        panic_at_next: if rng.chance(8) {
-            Some(1 + rng.below(n as u64 + 2) as usize)
-        } else {
-            None
-        },
+        panic_at_next: rng.maybe(8, |r| 1 + r.below(n as u64 + 2) as usize),
         pending_every: if stream && rng.chance(50) {
             Some(2 + rng.below(3) as usize)
         } else {
             None
         },
         external_pending: rng.chance(50),
-        drop_at: if rng.chance(15) {
-            Some(rng.below(10))
-        } else {
-            None
-        },
-        waker_panic_at: if rng.chance(15) {
-            Some(1 + rng.below(12) as isize)
-        } else {
-            None
-        },
+        drop_at: rng.maybe(15, |r| r.below(10)),
+        waker_panic_at: rng.maybe(15, |r| 1 + r.below(12) as isize),
     }
 }
 
@@ -927,17 +911,6 @@ impl Future for Barrier {
     }
 }
 
-/// An iterator whose `size_hint` is `hint`, whatever it holds.
-struct Liar<I>(I, (usize, Option<usize>));
-impl<I: Iterator> Iterator for Liar<I> {
-    type Item = I::Item;
-    fn next(&mut self) -> Option<I::Item> {
-        self.0.next()
-    }
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.1
-    }
-}
 impl<I: Iterator + Unpin> Stream for Liar<I> {
     type Item = I::Item;
     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<I::Item>> {

@@ -334,6 +334,20 @@ impl Future for Delay {
     }
 }
 
+/// An iterator (or a stream) whose `size_hint` is the second field, whatever it holds:
+/// `size_hint` may be wrong.
+pub struct Liar<I>(pub I, pub (usize, Option<usize>));
+
+impl<I: Iterator> Iterator for Liar<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.1
+    }
+}
+
 /// Wakes itself and returns `Pending` `times` times, then finishes.
 pub fn yield_now(times: usize) -> YieldNow {
     YieldNow { left: times }
