@@ -218,7 +218,8 @@ pin_project_lite::pin_project! {
     /// # Cancellation
     ///
     /// Dropping a `Gather` drops every child still running and every output already
-    /// stored, each exactly once, in input order.
+    /// stored, each exactly once, in input order (a lazy input's: in the order of the
+    /// slots of its window, then its outputs; see [`gather_iter`]).
     ///
     /// # Wakes and fairness
     ///

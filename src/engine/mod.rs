@@ -333,7 +333,12 @@ impl<R> Engine<R> {
             },
         );
         let done = running.wrapping_sub(remaining);
-        self.finished += done;
+        self.finished = if S::GROWS {
+            self.finished + done
+        } else {
+            // (The same, in fewer instructions: every child was running or finished.)
+            len - remaining
+        };
 
         if let Some(index) = yielded {
             return Poll::Ready(Pass::Yielded(index));

@@ -659,6 +659,8 @@ struct World {
     /// Which children exist (were made): all of them from the start, but for
     /// `gather_iter`, which makes each only when it may start.
     made: Vec<bool>,
+    /// How many children exist now (made, not yet dropped).
+    alive: usize,
     limit: Option<usize>,
     /// Wakes the environment will fire, one per step.
     pending_wakes: Vec<(Waker, WakeStyle)>,
@@ -839,6 +841,7 @@ impl Drop for Child {
     fn drop(&mut self) {
         let mut world = self.world.borrow_mut();
         world.child_drops[self.id] += 1;
+        world.alive -= 1;
         let finished = matches!(world.fates[self.id], Some(Fate::Ok | Fate::Err));
         if self.drop_panics == Some(finished) {
             let what = if finished {
@@ -1133,6 +1136,7 @@ pub fn run_scenario(scenario: &Scenario, choices: &mut Choices<'_>) -> Report {
         output_drops: vec![0; n],
         outputs_made: vec![false; n],
         made: vec![false; n],
+        alive: 0,
         limit: scenario.limit,
         deadline_armed: scenario.deadline,
         output_panics: match plan {
@@ -1161,15 +1165,14 @@ pub fn run_scenario(scenario: &Scenario, choices: &mut Choices<'_>) -> Report {
         // Under `limit(k)`, at most k children exist at once (a child is dropped as soon
         // as it finishes): `gather_iter` makes each only when it may start.
         if let (Shape::Iter, Some(limit)) = (scenario.shape, w.limit) {
-            let alive = (0..n)
-                .filter(|&i| w.made[i] && w.child_drops[i] == 0)
-                .count();
+            let alive = w.alive;
             assert!(
                 alive < limit,
                 "child {id} made while {alive} exist under limit({limit})"
             );
         }
         w.made[id] = true;
+        w.alive += 1;
         Child {
             id,
             plan,
