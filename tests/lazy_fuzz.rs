@@ -860,7 +860,7 @@ fn fuzz(range: std::ops::Range<u64>) {
 fn random_lazy_gathers_keep_every_contract() {
     // Miri: keep it small.
     let n = if cfg!(miri) {
-        250
+        120
     } else {
         std::env::var("LAZY_SEEDS")
             .ok()
