@@ -541,8 +541,9 @@ impl<I: Input, L> Gather<I, L> {
 
     /// Runs one poll of the engine over this gather's slots (see [`Engine::poll`]); once
     /// it is ready, `complete` does the driver's work, still inside the poll (so that a
-    /// panic there leaves the gather poisoned).
-    pub(crate) fn poll_with<R>(
+    /// panic there leaves the gather poisoned). `YIELDS`: whether `finished` may return
+    /// [`After::Yield`].
+    pub(crate) fn poll_with<const YIELDS: bool, R>(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         finished: impl FnMut(Pin<&mut I::Slots>, usize) -> After,
@@ -553,7 +554,10 @@ impl<I: Input, L> Gather<I, L> {
     {
         let this = self.project();
         let mut slots = this.slots;
-        let pass = ready!(this.engine.poll(slots.as_mut(), this.layers, cx, finished));
+        let pass =
+            ready!(this
+                .engine
+                .poll::<YIELDS, _, _>(slots.as_mut(), this.layers, cx, finished));
         let output = complete(slots, pass);
         this.engine.close(pass);
         Poll::Ready(output)
@@ -564,7 +568,7 @@ impl<I: Input, L: Layer<I::Slots>> Future for Gather<I, L> {
     type Output = Gathered<Outputs<I>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.poll_with(
+        self.poll_with::<false, _>(
             cx,
             |_, _| After::Continue,
             |slots, _| Gathered::new(slots.take_outputs()),

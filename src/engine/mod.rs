@@ -126,7 +126,8 @@ impl<R> Engine<R> {
     /// `finished(slots, i)` runs right after child `i` finishes (or is cut off), with its
     /// output in its slot, and says what to do next. Returns `Ready(Complete)` once every
     /// child has finished, or at the end of a pass in which `finished` asked to complete;
-    /// `Ready(Yielded(i))` at once when `finished` asked to yield child `i`.
+    /// `Ready(Yielded(i))` at once when `finished` asked to yield child `i`. `YIELDS` says
+    /// whether `finished` may ask to yield at all (see [`Readiness::pass`]).
     ///
     /// On `Ready`, the gather is still inside the poll: the driver finishes its work (takes
     /// the outputs, drops the rest), then calls [`close`](Self::close). Whatever panics
@@ -137,7 +138,7 @@ impl<R> Engine<R> {
     ///
     /// Panics if the gather already completed, or if a panic came out of an earlier poll
     /// (the gather is poisoned).
-    pub(crate) fn poll<S, L>(
+    pub(crate) fn poll<const YIELDS: bool, S, L>(
         &mut self,
         mut slots: Pin<&mut S>,
         mut layers: Pin<&mut L>,
@@ -153,7 +154,9 @@ impl<R> Engine<R> {
         let from = match layers.as_mut().cut_off_from().copied() {
             Some(from) => from,
             None => {
-                if let Poll::Ready(pass) = self.pass::<S, L>(slots.as_mut(), cx, &mut finished) {
+                if let Poll::Ready(pass) =
+                    self.pass::<YIELDS, S, L>(slots.as_mut(), cx, &mut finished)
+                {
                     return Poll::Ready(pass);
                 }
                 // Children that finished in this poll count as finished, whatever the timer.
@@ -288,7 +291,7 @@ impl<R> Engine<R> {
 
     /// Runs one pass over the children that may make progress, each polled through the
     /// layers `L` (which may catch a panic). `Pending` when children are left to wait for.
-    fn pass<S, L>(
+    fn pass<const YIELDS: bool, S, L>(
         &mut self,
         mut slots: Pin<&mut S>,
         cx: &mut Context<'_>,
@@ -308,30 +311,31 @@ impl<R> Engine<R> {
         let mut remaining = running;
         let mut complete = remaining == 0 && (!S::GROWS || slots.exhausted());
         let mut yielded = None;
-        self.readiness.pass(
-            slots.as_mut(),
-            len,
-            cx,
-            |mut slots, i, cx| match L::poll_child(slots.as_mut(), i, cx) {
-                Step::NotRunning => Visit::Skipped,
-                Step::Pending => Visit::Pending,
-                Step::Finished => {
-                    // (Below zero for a storage that took children in during the pass.)
-                    remaining = remaining.wrapping_sub(1);
-                    match finished(slots, i) {
-                        After::Yield => {
-                            yielded = Some(i);
-                            Visit::Stop
-                        }
-                        After::Continue if S::GROWS || remaining > 0 => Visit::Finished,
-                        After::Complete | After::Continue => {
-                            complete = true;
-                            Visit::Stop
+        self.readiness
+            .pass::<YIELDS>(
+                slots.as_mut(),
+                len,
+                cx,
+                |mut slots, i, cx| match L::poll_child(slots.as_mut(), i, cx) {
+                    Step::NotRunning => Visit::Skipped,
+                    Step::Pending => Visit::Pending,
+                    Step::Finished => {
+                        // (Below zero for a storage that took children in during the pass.)
+                        remaining = remaining.wrapping_sub(1);
+                        match finished(slots, i) {
+                            After::Yield => {
+                                yielded = Some(i);
+                                Visit::Stop
+                            }
+                            After::Continue if S::GROWS || remaining > 0 => Visit::Finished,
+                            After::Complete | After::Continue => {
+                                complete = true;
+                                Visit::Stop
+                            }
                         }
                     }
-                }
-            },
-        );
+                },
+            );
         let done = running.wrapping_sub(remaining);
         self.finished = if S::GROWS {
             self.finished + done

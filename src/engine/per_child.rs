@@ -53,14 +53,14 @@ const WASTE: usize = 8;
 impl Tentative {
     /// One sweep pass.
     #[inline]
-    pub(crate) fn pass<S: Slots + ?Sized>(
+    pub(crate) fn pass<const YIELDS: bool, S: Slots + ?Sized>(
         &mut self,
         slots: Pin<&mut S>,
         len: usize,
         cx: &mut Context<'_>,
         visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
     ) {
-        self.sweep.pass(slots, len, cx, visit);
+        self.sweep.pass::<YIELDS>(slots, len, cx, visit);
     }
 
     /// After a pass that ran to its end (see [`Readiness::after_pass`]): whether the
@@ -199,7 +199,7 @@ pub struct Wakers {
 
 impl<S: ?Sized> Readiness<S> for Wakers {
     #[inline]
-    fn pass(
+    fn pass<const YIELDS: bool>(
         &mut self,
         slots: Pin<&mut S>,
         len: usize,
@@ -257,7 +257,7 @@ impl Limit for Adaptive {
 
 impl<S: Slots + ?Sized> Readiness<S> for Adaptive {
     #[inline]
-    fn pass(
+    fn pass<const YIELDS: bool>(
         &mut self,
         slots: Pin<&mut S>,
         len: usize,
@@ -265,9 +265,9 @@ impl<S: Slots + ?Sized> Readiness<S> for Adaptive {
         visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
     ) {
         match self {
-            Adaptive::Sweep(sweep) => sweep.pass(slots, len, cx, visit),
-            Adaptive::Tentative(sweep) => sweep.pass(slots, len, cx, visit),
-            Adaptive::Wakers(wakers) => wakers.pass(slots, len, cx, visit),
+            Adaptive::Sweep(sweep) => sweep.pass::<YIELDS>(slots, len, cx, visit),
+            Adaptive::Tentative(sweep) => sweep.pass::<YIELDS, _>(slots, len, cx, visit),
+            Adaptive::Wakers(wakers) => wakers.pass::<YIELDS>(slots, len, cx, visit),
         }
     }
 

@@ -17,7 +17,7 @@ pub struct Sweep {
 
 impl<S: Slots + ?Sized> Readiness<S> for Sweep {
     #[inline]
-    fn pass(
+    fn pass<const YIELDS: bool>(
         &mut self,
         slots: Pin<&mut S>,
         len: usize,
@@ -25,11 +25,13 @@ impl<S: Slots + ?Sized> Readiness<S> for Sweep {
         visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
     ) {
         // The usual case: a gather within the budget never runs out of it, and its passes
-        // start at 0 unless the last one stopped part-way (as completed): one plain run,
-        // nothing to count.
-        if len <= BUDGET && self.cursor == 0 {
+        // start at 0 unless the last one stopped part-way to hand a child out (as
+        // completed): one plain run, nothing to count. A driver that never yields only
+        // stops a pass to complete, so it never needs the cursor: for it (and an array,
+        // whose length is a constant) the code below is not even compiled.
+        if len <= BUDGET && (!YIELDS || self.cursor == 0) {
             let stopped = S::visit_all(slots, cx, visit);
-            if let Some(index) = stopped {
+            if let (true, Some(index)) = (YIELDS, stopped) {
                 self.stopped_at(index, len);
             }
             return;

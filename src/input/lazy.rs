@@ -614,7 +614,7 @@ impl Limit for Lazy {
 
 impl<In: Intake> Readiness<LazySlots<In>> for Lazy {
     #[inline]
-    fn pass(
+    fn pass<const YIELDS: bool>(
         &mut self,
         mut slots: Pin<&mut LazySlots<In>>,
         len: usize,
@@ -634,11 +634,11 @@ impl<In: Intake> Readiness<LazySlots<In>> for Lazy {
                 () if len > INLINE => Lazy::All(Adaptive::Tentative(Tentative::default())),
                 () => Lazy::All(Adaptive::Sweep(Sweep::default())),
             };
-            return self.pass(slots, len, cx, visit);
+            return self.pass::<YIELDS>(slots, len, cx, visit);
         }
         match self {
             Lazy::Fresh { .. } => unreachable!("opened above"),
-            Lazy::All(all) => all.pass(slots, len, cx, visit),
+            Lazy::All(all) => all.pass::<YIELDS>(slots, len, cx, visit),
             Lazy::Window(window) => window.pass(slots, cx, visit),
         }
     }

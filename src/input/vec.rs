@@ -132,7 +132,7 @@ impl Limit for OwnWakers {
 
 impl<F: Future> Readiness<VecSlots<F>> for OwnWakers {
     #[inline]
-    fn pass(
+    fn pass<const YIELDS: bool>(
         &mut self,
         slots: Pin<&mut VecSlots<F>>,
         len: usize,
@@ -140,7 +140,7 @@ impl<F: Future> Readiness<VecSlots<F>> for OwnWakers {
         mut visit: impl FnMut(Pin<&mut VecSlots<F>>, usize, &mut Context<'_>) -> Visit,
     ) {
         match self {
-            OwnWakers::Sweep(sweep) => sweep.pass(slots, len, cx, visit),
+            OwnWakers::Sweep(sweep) => sweep.pass::<YIELDS, _>(slots, len, cx, visit),
             OwnWakers::PerChild(window) => per_child_pass(
                 slots.get_mut(),
                 VecSlots::block,

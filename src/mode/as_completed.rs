@@ -234,7 +234,7 @@ where
         if gather.is_done() {
             return Poll::Ready(None);
         }
-        gather.poll_with(
+        gather.poll_with::<true, _>(
             cx,
             |_, _| After::Yield,
             |slots, pass| match pass {

@@ -137,7 +137,7 @@ where
         };
         self.project()
             .gather
-            .poll_with(cx, finished, |mut slots, _| {
+            .poll_with::<false, _>(cx, finished, |mut slots, _| {
                 // Without a deadline, the pass stopped at its first failure: at most one.
                 debug_assert!(L::CUTS_OFF || failed.get() <= 1);
                 let failed = if L::CUTS_OFF {
