@@ -543,6 +543,7 @@ impl<I: Input, L> Gather<I, L> {
     /// it is ready, `complete` does the driver's work, still inside the poll (so that a
     /// panic there leaves the gather poisoned). `YIELDS`: whether `finished` may return
     /// [`After::Yield`].
+    #[inline]
     pub(crate) fn poll_with<const YIELDS: bool, R>(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -130,7 +130,7 @@ fn a_vec_gather_allocates_the_same_number_of_times_whatever_its_length() {
 }
 
 #[test]
-fn fail_fast_on_a_vec_allocates_at_most_four_times_and_stops_at_the_first_error() {
+fn fail_fast_on_a_vec_allocates_three_times_and_stops_at_the_first_error() {
     let waker = noop_waker();
     let (failed, count) = allocations(|| {
         let children: Vec<_> = (0..1000)
@@ -141,10 +141,48 @@ fn fail_fast_on_a_vec_allocates_at_most_four_times_and_stops_at_the_first_error(
             Poll::Pending => panic!("an error in the first poll ends it"),
         }
     });
-    // The first error (child 6) ends the poll: one error, in one error allocation.
+    // The first error (child 6) ends the poll: one error, kept inline in the compound error.
     assert_eq!(failed, Err((1, 6)));
-    // The input Vec, the block, the output Vec, the compound error.
-    assert!(count <= 4, "{count} allocations");
+    // The input Vec, the block of children and the outputs' Vec (made up front): the error
+    // itself allocates nothing.
+    assert_eq!(count, 3, "{count} allocations");
+}
+
+#[test]
+fn a_compound_error_allocates_only_from_its_second_error_on() {
+    let waker = noop_waker();
+    let failing = |failures: usize| {
+        allocations(|| {
+            let children: Vec<_> = (0..8)
+                .map(|i| ready(if i < failures { Err(i) } else { Ok(i) }))
+                .collect();
+            let Poll::Ready(gathered) = poll_once(gather(children), &waker) else {
+                panic!("ready children finish in the first poll");
+            };
+            let error = gathered.into_compound_error().expect("children failed");
+            error
+                .iter()
+                .map(|(index, &e)| (index, e))
+                .collect::<Vec<_>>()
+        })
+    };
+    let (none, baseline) = allocations(|| {
+        let children: Vec<_> = (0..8).map(|i| ready(Ok::<_, usize>(i))).collect();
+        let Poll::Ready(gathered) = poll_once(gather(children), &waker) else {
+            panic!("ready children finish in the first poll");
+        };
+        assert!(gathered.into_compound_error().is_none());
+        Vec::<(usize, usize)>::new()
+    });
+    assert!(none.is_empty());
+    // One error: nothing beyond the gather's own allocations and the test's list of it.
+    let (one, one_count) = failing(1);
+    assert_eq!(one, [(0, 0)]);
+    assert_eq!(one_count, baseline + 1);
+    // Two errors: one allocation more, for the list of errors.
+    let (two, two_count) = failing(2);
+    assert_eq!(two, [(0, 0), (1, 1)]);
+    assert_eq!(two_count, baseline + 2);
 }
 
 #[test]

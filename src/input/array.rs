@@ -36,6 +36,7 @@ impl<F: Future, const N: usize> SlotSlice for [Slot<F>; N] {
         pinned::array(self)
     }
 
+    #[inline]
     fn collect_outputs(_len: usize, output: impl FnMut(usize) -> F::Output) -> [F::Output; N] {
         core::array::from_fn(output)
     }

@@ -88,7 +88,15 @@ macro_rules! tuple {
                 }
             }
 
+            #[inline]
             fn take_outputs(self: Pin<&mut Self>) -> Self::Outputs {
+                // Every slot checked first, as for arrays (`slots.rs`): the copies below then
+                // read each output on its own, not in wide loads that straddle the state
+                // words the last pass has just written.
+                assert!(
+                    true $(&& self.$s.is_finished())+,
+                    "gather: outputs taken before every child finished"
+                );
                 let this = self.project();
                 ($(this.$s.take_output(),)+)
             }

@@ -16,8 +16,8 @@ use super::dyn_error::{of_type, DynError};
 ///
 /// The second parameter says where the entries live: [`Inline<N>`] keeps them in an array
 /// of `N` places (what array and tuple gathers produce, no allocator needed), [`Heap`] in a
-/// `Vec` (what `Vec`, `SmallVec` and iterator gathers produce; feature `alloc`, and the
-/// default).
+/// list that keeps one error inline and two or more on the heap (what `Vec`, `SmallVec`
+/// and iterator gathers produce; feature `alloc`, and the default).
 ///
 /// # Examples
 ///
@@ -228,7 +228,8 @@ impl<E, const N: usize> Iterator for InlineIntoIter<E, N> {
     }
 }
 
-/// Entries in a `Vec` of `(index, error)`: one allocation, only when something failed.
+/// Entries as a list of `(index, error)`: one error is kept inline (a fail-fast gather's
+/// error costs no allocation); two or more take one allocation.
 ///
 /// `Vec`, `SmallVec` and iterator gathers use it. It is the default store, so
 /// `CompoundError<E>` means `CompoundError<E, Heap>`.
@@ -252,31 +253,34 @@ pub struct Heap;
 #[cfg(feature = "alloc")]
 impl crate::sealed::ErrorStore for Heap {}
 
+/// The heap store's entries: one error (fail-fast's, or a settle-all with one failure) is
+/// kept inline, so that it costs no allocation; two or more go to the heap.
+#[cfg(feature = "alloc")]
+type HeapEntries<E> = smallvec::SmallVec<[(usize, E); 1]>;
+
 #[cfg(feature = "alloc")]
 impl<E> ErrorStore<E> for Heap {
-    type Entries = alloc::vec::Vec<(usize, E)>;
-    type IntoIter = alloc::vec::IntoIter<(usize, E)>;
+    type Entries = HeapEntries<E>;
+    type IntoIter = smallvec::IntoIter<[(usize, E); 1]>;
 
     fn collect(
         total: usize,
         errors: usize,
         mut error_at: impl FnMut(usize) -> Option<E>,
-    ) -> (alloc::vec::Vec<(usize, E)>, usize) {
-        let mut entries = alloc::vec::Vec::with_capacity(errors);
+    ) -> (HeapEntries<E>, usize) {
+        let mut entries = HeapEntries::with_capacity(errors);
         entries.extend((0..total).filter_map(|i| error_at(i).map(|e| (i, e))));
         let len = entries.len();
         (entries, len)
     }
 
-    fn one(index: usize, error: E) -> alloc::vec::Vec<(usize, E)> {
-        alloc::vec![(index, error)]
+    fn one(index: usize, error: E) -> HeapEntries<E> {
+        smallvec::smallvec![(index, error)]
     }
 
     /// The entries in the order given, which must be ascending by index.
-    fn from_entries(
-        entries: impl Iterator<Item = (usize, E)>,
-    ) -> (alloc::vec::Vec<(usize, E)>, usize) {
-        let entries: alloc::vec::Vec<_> = entries.collect();
+    fn from_entries(entries: impl Iterator<Item = (usize, E)>) -> (HeapEntries<E>, usize) {
+        let entries: HeapEntries<E> = entries.collect();
         let len = entries.len();
         (entries, len)
     }
@@ -286,31 +290,28 @@ impl<E> ErrorStore<E> for Heap {
     where
         E: 'a;
 
-    fn iter(entries: &alloc::vec::Vec<(usize, E)>) -> HeapIter<'_, E> {
+    fn iter(entries: &HeapEntries<E>) -> HeapIter<'_, E> {
         HeapIter {
             inner: entries.iter(),
         }
     }
 
-    fn get(entries: &alloc::vec::Vec<(usize, E)>, index: usize) -> Option<&E> {
+    fn get(entries: &HeapEntries<E>, index: usize) -> Option<&E> {
         let at = entries.binary_search_by_key(&index, |(i, _)| *i).ok()?;
         Some(&entries[at].1)
     }
 
     fn partition(
-        entries: alloc::vec::Vec<(usize, E)>,
+        entries: HeapEntries<E>,
         mut pred: impl FnMut(&E) -> bool,
-    ) -> (
-        (alloc::vec::Vec<(usize, E)>, usize),
-        (alloc::vec::Vec<(usize, E)>, usize),
-    ) {
-        let (matching, rest): (alloc::vec::Vec<_>, alloc::vec::Vec<_>) =
+    ) -> ((HeapEntries<E>, usize), (HeapEntries<E>, usize)) {
+        let (matching, rest): (HeapEntries<E>, HeapEntries<E>) =
             entries.into_iter().partition(|(_, e)| pred(e));
         let (m, r) = (matching.len(), rest.len());
         ((matching, m), (rest, r))
     }
 
-    fn into_iter(entries: alloc::vec::Vec<(usize, E)>) -> Self::IntoIter {
+    fn into_iter(entries: HeapEntries<E>) -> Self::IntoIter {
         entries.into_iter()
     }
 }
