@@ -138,7 +138,6 @@ impl<R> Engine<R> {
     ///
     /// Panics if the gather already completed, or if a panic came out of an earlier poll
     /// (the gather is poisoned).
-    #[inline]
     pub(crate) fn poll<const YIELDS: bool, S, L>(
         &mut self,
         mut slots: Pin<&mut S>,
@@ -292,7 +291,6 @@ impl<R> Engine<R> {
 
     /// Runs one pass over the children that may make progress, each polled through the
     /// layers `L` (which may catch a panic). `Pending` when children are left to wait for.
-    #[inline]
     fn pass<const YIELDS: bool, S, L>(
         &mut self,
         mut slots: Pin<&mut S>,
