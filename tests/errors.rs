@@ -162,3 +162,17 @@ fn a_gather_iter_is_named_without_smallvec_in_scope() {
     let outputs: gather::SmallVec<[u32; 4]> = block_on(squares(5)).into_results();
     assert_eq!(outputs.into_vec(), [0, 1, 4, 9, 16]);
 }
+
+#[test]
+fn a_compound_error_is_unwind_safe_when_its_errors_are() {
+    fn unwind_safe<T: std::panic::UnwindSafe>(_: &T) {}
+    // `Cell` is `UnwindSafe` but not `RefUnwindSafe`: an owned list of them is unwind safe.
+    let gathered = block_on(gather(vec![
+        ready(Err::<(), _>(std::cell::Cell::new(1))),
+        ready(Err(std::cell::Cell::new(2))),
+    ]));
+    let error: CompoundError<std::cell::Cell<i32>> = gathered.into_compound_error().unwrap();
+    unwind_safe(&error);
+    let caught = std::panic::catch_unwind(move || error.len());
+    assert_eq!(caught.ok(), Some(2));
+}

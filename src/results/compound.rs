@@ -231,6 +231,9 @@ impl<E, const N: usize> Iterator for InlineIntoIter<E, N> {
 /// Entries as a list of `(index, error)`: one error is kept inline (a fail-fast gather's
 /// error costs no allocation); two or more take one allocation.
 ///
+/// The inline place makes a `CompoundError<E, Heap>` one `(usize, E)` larger than a `Vec`
+/// would (64 bytes for a `String` error, 48 for `std::io::Error`): for a large `E`, box it.
+///
 /// `Vec`, `SmallVec` and iterator gathers use it. It is the default store, so
 /// `CompoundError<E>` means `CompoundError<E, Heap>`.
 ///
@@ -257,6 +260,12 @@ impl crate::sealed::ErrorStore for Heap {}
 /// kept inline, so that it costs no allocation; two or more go to the heap.
 #[cfg(feature = "alloc")]
 type HeapEntries<E> = smallvec::SmallVec<[(usize, E); 1]>;
+
+// The entries own their errors as a `Vec` would, so a compound error is unwind safe when its
+// errors are, as it was with a `Vec` (the `SmallVec`'s heap pointer alone would ask for
+// `E: RefUnwindSafe`).
+#[cfg(feature = "alloc")]
+impl<E: core::panic::UnwindSafe> core::panic::UnwindSafe for CompoundError<E, Heap> {}
 
 #[cfg(feature = "alloc")]
 impl<E> ErrorStore<E> for Heap {
