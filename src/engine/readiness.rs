@@ -48,11 +48,13 @@ pub enum Visit {
 pub trait Readiness<S: ?Sized> {
     /// Visits children that may make progress, each at most once, at most [`BUDGET`] of
     /// them, giving each the context to poll it with, until `visit` says
-    /// [`Stop`](Visit::Stop). `YIELDS` says whether the driver may stop a pass part-way to
-    /// hand a child out and expect the next pass to go on after it (as completed); a
-    /// driver that does not only stops a pass to complete. If it ends because the budget ran out with children left
+    /// [`Stop`](Visit::Stop). If it ends because the budget ran out with children left
     /// that may make progress, it wakes the gather's waker first, so that the gather is
     /// polled again for them.
+    ///
+    /// `YIELDS` says whether the driver may stop a pass part-way to hand a child out and
+    /// expect the next pass to go on after it (as completed); a driver that does not stops
+    /// a pass only to complete.
     fn pass<const YIELDS: bool>(
         &mut self,
         slots: Pin<&mut S>,
