@@ -140,8 +140,9 @@ impl<E, const N: usize> ErrorStore<E> for Inline<N> {
 
     /// `index` must be below `N`.
     fn one(index: usize, error: E) -> [Option<E>; N] {
-        let mut error = Some(error);
-        core::array::from_fn(|i| if i == index { error.take() } else { None })
+        let mut entries: [Option<E>; N] = core::array::from_fn(|_| None);
+        entries[index] = Some(error);
+        entries
     }
 
     /// Each entry goes to its index, which must be below `N`.
