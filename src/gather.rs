@@ -491,6 +491,23 @@ impl<I: Input, L> Gather<I, L> {
     }
 
     /// Whether the gather was never polled (builder methods may still be called).
+    /// The storage, to push children into between polls: only for storage that is
+    /// `Unpin` (its children live in boxes of their own), so that no pinned child moves.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn storage_mut(&mut self) -> &mut I::Slots
+    where
+        I::Slots: Unpin,
+    {
+        &mut self.slots
+    }
+
+    /// After children were added to a storage that grows, a gather that had completed
+    /// runs again.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn reopen(&mut self) {
+        self.engine.reopen();
+    }
+
     pub(crate) fn is_fresh(&self) -> bool {
         self.engine.is_fresh()
     }

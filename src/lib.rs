@@ -102,6 +102,9 @@ extern crate std;
 mod engine;
 /// The `Gather` future, its entry points and its builder methods.
 mod gather;
+/// `Group`: a set that grows while it runs, over the same engine.
+#[cfg(feature = "alloc")]
+mod group;
 /// What `gather` accepts: one file per input shape, each turned into slot storage.
 mod input;
 /// The layers over the poll loop: deadline and panic capture.
@@ -124,6 +127,10 @@ mod growing;
 pub use crate::gather::{gather, Gather, GatherExt};
 #[cfg(feature = "alloc")]
 pub use crate::gather::{gather_iter, gather_stream, GatherIter, GatherStream};
+#[cfg(feature = "alloc")]
+pub use crate::group::Group;
+#[cfg(feature = "alloc")]
+pub use crate::input::group::Pushed;
 #[cfg(feature = "alloc")]
 pub use crate::input::lazy::{FromIter, FromStream};
 pub use crate::input::Input;

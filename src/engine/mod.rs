@@ -26,6 +26,8 @@ use readiness::{Readiness, Visit};
 use slot::Step;
 use slots::Slots;
 
+#[cfg(feature = "alloc")]
+pub(crate) mod chunked;
 pub(crate) mod limit;
 #[cfg(feature = "alloc")]
 pub(crate) mod per_child;
@@ -95,6 +97,14 @@ impl<R> Engine<R> {
     }
 
     /// Whether the gather has never been polled.
+    /// Lets a completed engine run again: its storage has grown since.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn reopen(&mut self) {
+        if self.phase == Phase::Done {
+            self.phase = Phase::Waiting;
+        }
+    }
+
     pub(crate) fn is_fresh(&self) -> bool {
         self.phase == Phase::Fresh
     }

@@ -7,8 +7,10 @@
 //! `input/vec.rs`); spilled `SmallVec`s and `gather_iter`s use a block of wakers alone
 //! ([`Wakers`]), and inline ones sweep ([`Adaptive`]).
 
+use core::mem::ManuallyDrop;
+use core::ops::Range;
 use core::pin::Pin;
-use core::task::Context;
+use core::task::{Context, Waker};
 
 use super::limit::{Limit, Window};
 use super::readiness::{Readiness, Visit, BUDGET};
@@ -73,13 +75,90 @@ impl Tentative {
     }
 }
 
+/// The ready set a per-child pass reads: one heap block of wakers ([`Block`]), or the
+/// blocks of a growing set ([`Chunks`](super::chunked::Chunks)). Slots are numbered from 0
+/// in the order children came in.
+pub(crate) trait Queue {
+    /// Makes `waker` the one that child wakes wake.
+    fn register(&self, waker: &Waker);
+    /// Takes the children woken since the last call; the ones woken later wait for the
+    /// next.
+    fn collect_woken(&mut self);
+    /// The next woken child to poll; its wake is consumed, so a wake from now on queues it
+    /// again.
+    fn next_woken(&mut self) -> Option<usize>;
+    /// The children never polled, in the order they came in.
+    fn never_polled(&self) -> Range<usize>;
+    /// Records that the children before `end` have been polled at least once.
+    fn polled_up_to(&mut self, end: usize);
+    /// The next child to poll, and whether it was never polled: woken ones first, then
+    /// (if `may_start`) the next never polled.
+    fn next(&mut self, may_start: bool) -> Option<(usize, bool)> {
+        if let Some(slot) = self.next_woken() {
+            return Some((slot, false));
+        }
+        let never = self.never_polled();
+        if never.is_empty() || !may_start {
+            return None;
+        }
+        self.polled_up_to(never.start + 1);
+        Some((never.start, true))
+    }
+    /// Whether woken children are left to poll, or (if `may_start`) never-polled ones.
+    fn has_left(&self, may_start: bool) -> bool;
+    /// Child `slot`'s waker, borrowed from the queue.
+    fn waker(&self, slot: usize) -> ManuallyDrop<Waker>;
+}
+
+impl<P> Queue for Block<P> {
+    #[inline]
+    fn register(&self, waker: &Waker) {
+        Block::register(self, waker);
+    }
+
+    #[inline]
+    fn collect_woken(&mut self) {
+        Block::collect_woken(self);
+    }
+
+    #[inline]
+    fn next_woken(&mut self) -> Option<usize> {
+        Block::next_woken(self)
+    }
+
+    #[inline]
+    fn never_polled(&self) -> Range<usize> {
+        Block::never_polled(self)
+    }
+
+    #[inline]
+    fn polled_up_to(&mut self, end: usize) {
+        Block::polled_up_to(self, end);
+    }
+
+    #[inline]
+    fn next(&mut self, may_start: bool) -> Option<(usize, bool)> {
+        Block::next(self, may_start)
+    }
+
+    #[inline]
+    fn has_left(&self, may_start: bool) -> bool {
+        Block::has_left(self, may_start)
+    }
+
+    #[inline]
+    fn waker(&self, slot: usize) -> ManuallyDrop<Waker> {
+        Block::waker(self, slot)
+    }
+}
+
 /// The pass of every per-child-waker strategy: `queue(target)` is the block whose
 /// wakers the children hold; `visit(target, i, cx)` polls child `i` with its own waker.
 /// A child not started yet starts only while `window` has room.
 #[inline]
-pub(crate) fn per_child_pass<T, P>(
+pub(crate) fn per_child_pass<T, Q: Queue>(
     target: &mut T,
-    queue: impl Fn(&mut T) -> &mut Block<P>,
+    queue: impl Fn(&mut T) -> &mut Q,
     window: &mut Window,
     cx: &mut Context<'_>,
     mut visit: impl FnMut(&mut T, usize, &mut Context<'_>) -> Visit,
@@ -100,9 +179,9 @@ pub(crate) fn per_child_pass<T, P>(
 
 /// Polls child `index` with its own waker.
 #[inline(always)]
-fn poll_one<T, P>(
+fn poll_one<T, Q: Queue>(
     target: &mut T,
-    queue: &impl Fn(&mut T) -> &mut Block<P>,
+    queue: &impl Fn(&mut T) -> &mut Q,
     index: usize,
     visit: &mut impl FnMut(&mut T, usize, &mut Context<'_>) -> Visit,
 ) -> Visit {
@@ -113,9 +192,9 @@ fn poll_one<T, P>(
 /// The loop of [`per_child_pass`] without a limit: the woken children, then a plain run
 /// over the children never polled, as far as the budget goes.
 #[inline(always)]
-fn unlimited_pass<T, P>(
+fn unlimited_pass<T, Q: Queue>(
     target: &mut T,
-    queue: &impl Fn(&mut T) -> &mut Block<P>,
+    queue: &impl Fn(&mut T) -> &mut Q,
     cx: &mut Context<'_>,
     visit: &mut impl FnMut(&mut T, usize, &mut Context<'_>) -> Visit,
 ) {
@@ -151,9 +230,9 @@ fn unlimited_pass<T, P>(
 /// The loop of [`per_child_pass`] under a limit: a child not started yet starts only
 /// while the window has room.
 #[inline(always)]
-fn limited_pass<T, P>(
+fn limited_pass<T, Q: Queue>(
     target: &mut T,
-    queue: &impl Fn(&mut T) -> &mut Block<P>,
+    queue: &impl Fn(&mut T) -> &mut Q,
     window: &mut Window,
     cx: &mut Context<'_>,
     visit: &mut impl FnMut(&mut T, usize, &mut Context<'_>) -> Visit,

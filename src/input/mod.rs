@@ -18,6 +18,8 @@
 
 pub(crate) mod array;
 #[cfg(feature = "alloc")]
+pub(crate) mod group;
+#[cfg(feature = "alloc")]
 pub(crate) mod lazy;
 #[cfg(feature = "alloc")]
 pub(crate) mod small_vec;

@@ -107,7 +107,7 @@ pin_project_lite::pin_project! {
 }
 
 impl<I: Input, L> FailFast<I, L> {
-    fn new(gather: Gather<I, L>) -> Self {
+    pub(crate) fn new(gather: Gather<I, L>) -> Self {
         FailFast { gather }
     }
 }

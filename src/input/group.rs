@@ -1,0 +1,213 @@
+//! The storage of a [`Group`](crate::Group): children pushed at any time, in chunks that
+//! double in size and never move (`engine/chunked.rs` numbers them), with per-child
+//! wakers in blocks of the same shape.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+use core::future::Future;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::task::Context;
+
+use super::Input;
+use crate::engine::chunked::{chunk_len, locate, Chunks};
+use crate::engine::limit::{Limit, Window};
+use crate::engine::per_child::per_child_pass;
+use crate::engine::readiness::{Readiness, Visit};
+use crate::engine::slot::{Slot, Step};
+use crate::engine::slots::{CutOff, ResultSlots, Slots, UniformSlots};
+use crate::raw::pin as pinned;
+
+/// The input of a group's gather: no children yet; they are pushed into its slots.
+pub struct Pushed<F>(PhantomData<F>);
+
+impl<F> Pushed<F> {
+    pub(crate) fn new() -> Self {
+        Pushed(PhantomData)
+    }
+}
+
+impl<F> fmt::Debug for Pushed<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pushed")
+    }
+}
+
+impl<F: Future> crate::sealed::Input for Pushed<F> {}
+
+impl<F: Future> Input for Pushed<F> {
+    type Slots = GroupSlots<F>;
+
+    fn into_slots(self) -> GroupSlots<F> {
+        GroupSlots {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+/// Children in push order: slot `i` is the `i`-th child pushed, and its input index.
+pub struct GroupSlots<F: Future> {
+    /// Chunk `k` has `chunk_len(k)` slots, each boxed slice made whole (its slots empty)
+    /// and never moved or resized after.
+    chunks: Vec<Pin<Box<[Slot<F>]>>>,
+    /// How many children were pushed.
+    len: usize,
+}
+
+// The children live in boxed chunks that never move: moving the storage moves only the
+// boxes' pointers.
+impl<F: Future> Unpin for GroupSlots<F> {}
+
+impl<F: Future> fmt::Debug for GroupSlots<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupSlots")
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl<F: Future> GroupSlots<F> {
+    /// Adds a child; returns its index (its place in push order).
+    pub(crate) fn push(&mut self, future: F) -> usize {
+        let index = self.len;
+        let (chunk, place) = locate(index);
+        if chunk == self.chunks.len() {
+            let empty: Box<[Slot<F>]> = (0..chunk_len(chunk)).map(|_| Slot::Taken).collect();
+            self.chunks.push(Box::into_pin(empty));
+        }
+        pinned::index(self.chunks[chunk].as_mut(), place).set(Slot::new(future));
+        self.len += 1;
+        index
+    }
+
+    fn slot(&self, index: usize) -> &Slot<F> {
+        assert!(index < self.len, "gather: slot out of bounds");
+        let (chunk, place) = locate(index);
+        &self.chunks[chunk][place]
+    }
+
+    fn slot_pinned(&mut self, index: usize) -> Pin<&mut Slot<F>> {
+        assert!(index < self.len, "gather: slot out of bounds");
+        let (chunk, place) = locate(index);
+        pinned::index(self.chunks[chunk].as_mut(), place)
+    }
+}
+
+impl<F: Future> Slots for GroupSlots<F> {
+    /// Every output, in push order.
+    type Outputs = Vec<F::Output>;
+    type Readiness = GroupWakers;
+
+    fn readiness(&self) -> GroupWakers {
+        GroupWakers::default()
+    }
+
+    /// Children may be pushed between polls: the engine asks how many there are at each.
+    const GROWS: bool = true;
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn poll_step(self: Pin<&mut Self>, index: usize, cx: &mut Context<'_>) -> Step {
+        self.get_mut().slot_pinned(index).poll_step(cx)
+    }
+
+    fn has_output(&self, index: usize) -> bool {
+        self.slot(index).is_finished()
+    }
+
+    fn discard(self: Pin<&mut Self>, index: usize) {
+        self.get_mut().slot_pinned(index).clear();
+    }
+
+    fn take_outputs(self: Pin<&mut Self>) -> Vec<F::Output> {
+        let this = self.get_mut();
+        (0..this.len)
+            .map(|index| this.slot_pinned(index).take_output())
+            .collect()
+    }
+
+    fn clear(self: Pin<&mut Self>) {
+        let this = self.get_mut();
+        // Every slot, even if one's drop panics (the rest go while it unwinds).
+        crate::raw::for_each_to_the_end(0..this.len, |index| this.slot_pinned(index).clear());
+    }
+}
+
+impl<F: Future> UniformSlots for GroupSlots<F> {
+    type Output = F::Output;
+
+    fn take_one(self: Pin<&mut Self>, index: usize) -> F::Output {
+        self.get_mut().slot_pinned(index).take_output()
+    }
+}
+
+impl<F, T, E> ResultSlots for GroupSlots<F>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    fn is_err(&self, index: usize) -> bool {
+        self.slot(index).is_err()
+    }
+
+    fn take_err(self: Pin<&mut Self>, index: usize) -> Option<E> {
+        self.get_mut().slot_pinned(index).take_err()
+    }
+}
+
+impl<F, T, E, X> CutOff<X> for GroupSlots<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: From<X>,
+{
+    fn cut_off(self: Pin<&mut Self>, index: usize, cause: impl FnOnce() -> X) -> bool {
+        self.get_mut()
+            .slot_pinned(index)
+            .cut_off(|| E::from(cause()))
+    }
+
+    fn fail(self: Pin<&mut Self>, index: usize, cause: X) {
+        self.get_mut().slot_pinned(index).fail(E::from(cause));
+    }
+}
+
+/// A group's readiness: per-child wakers in chunks, and the limit window.
+#[derive(Debug, Default)]
+pub struct GroupWakers {
+    chunks: Chunks,
+    window: Window,
+}
+
+impl Limit for GroupWakers {
+    fn set_limit(&mut self, limit: usize) {
+        self.window.set_limit(limit);
+    }
+
+    fn use_per_child_wakers(&mut self) {}
+}
+
+impl<F: Future> Readiness<GroupSlots<F>> for GroupWakers {
+    #[inline]
+    fn pass<const YIELDS: bool>(
+        &mut self,
+        slots: Pin<&mut GroupSlots<F>>,
+        len: usize,
+        cx: &mut Context<'_>,
+        mut visit: impl FnMut(Pin<&mut GroupSlots<F>>, usize, &mut Context<'_>) -> Visit,
+    ) {
+        self.chunks.grow_to(len);
+        let mut target = (&mut self.chunks, slots);
+        per_child_pass(
+            &mut target,
+            |(chunks, _)| &mut **chunks,
+            &mut self.window,
+            cx,
+            |(_, slots), index, cx| visit(slots.as_mut(), index, cx),
+        );
+    }
+}
