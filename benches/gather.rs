@@ -13,7 +13,9 @@
 //!   reactor fires one child per outer poll, in a fixed random order.
 //!
 //! `cargo bench -- quick` runs shorter batches (for CI); `cargo bench -- SCENARIO` runs one
-//! scenario; `cargo bench -- small` only the small gathers (N <= 30, `[F; 8]`, tuples).
+//! scenario; `cargo bench -- small` only the small gathers (N <= 30, `[F; 8]`, tuples);
+//! `cargo bench -- sets` only the growing sets (`Group` against `FuturesUnordered` and
+//! `FutureGroup`, children pushed up front or refilled as they finish).
 //!
 //! On glibc the benchmark first asks the allocator to keep freed memory (`mallopt`):
 //! otherwise, at N = 65,536, every implementation spends most of its time in page faults on
@@ -381,6 +383,226 @@ fn tuple_scenario(settings: &Settings, scenario: &'static str, waker: &Waker) {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Growing sets: `Group` against `FuturesUnordered` (futures-util, futures-buffered) and
+// futures-concurrency's `FutureGroup`, read as streams. Two shapes: every child pushed
+// up front, and a refill (64 at first, each completion pushing the next until N have run).
+
+/// A set of futures that grows: push, and poll for the next outcome.
+trait Set<F: Future>: Unpin {
+    fn push(&mut self, child: F);
+    /// The next outcome, `Ready(None)` when empty.
+    fn poll_one(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outcome>>;
+}
+
+impl<F: Future<Output = Outcome> + Unpin> Set<F> for gather::Group<F> {
+    fn push(&mut self, child: F) {
+        gather::Group::push(self, child);
+    }
+    #[inline]
+    fn poll_one(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outcome>> {
+        use futures::Stream;
+        Pin::new(self)
+            .poll_next(cx)
+            .map(|item| item.map(|(_, outcome)| outcome))
+    }
+}
+
+impl<F: Future<Output = Outcome> + Unpin> Set<F> for futures::stream::FuturesUnordered<F> {
+    fn push(&mut self, child: F) {
+        futures::stream::FuturesUnordered::push(self, child);
+    }
+    #[inline]
+    fn poll_one(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outcome>> {
+        use futures::Stream;
+        Pin::new(self).poll_next(cx)
+    }
+}
+
+impl<F: Future<Output = Outcome> + Unpin> Set<F> for futures_buffered::FuturesUnordered<F> {
+    fn push(&mut self, child: F) {
+        futures_buffered::FuturesUnordered::push(self, child);
+    }
+    #[inline]
+    fn poll_one(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outcome>> {
+        use futures::Stream;
+        Pin::new(self).poll_next(cx)
+    }
+}
+
+impl<F: Future<Output = Outcome> + Unpin> Set<F> for futures_concurrency::future::FutureGroup<F> {
+    fn push(&mut self, child: F) {
+        self.insert(child);
+    }
+    #[inline]
+    fn poll_one(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outcome>> {
+        use futures::Stream;
+        Pin::new(self).poll_next(cx)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SetImp {
+    Group,
+    FuturesUnordered,
+    BufferedUnordered,
+    FutureGroup,
+}
+
+impl SetImp {
+    const ALL: [SetImp; 4] = [
+        SetImp::Group,
+        SetImp::FuturesUnordered,
+        SetImp::BufferedUnordered,
+        SetImp::FutureGroup,
+    ];
+
+    fn name(self, refill: bool) -> &'static str {
+        match (self, refill) {
+            (SetImp::Group, false) => "gather Group, up front",
+            (SetImp::Group, true) => "gather Group, refill",
+            (SetImp::FuturesUnordered, false) => "futures FuturesUnordered, up front",
+            (SetImp::FuturesUnordered, true) => "futures FuturesUnordered, refill",
+            (SetImp::BufferedUnordered, false) => "futures-buffered FU, up front",
+            (SetImp::BufferedUnordered, true) => "futures-buffered FU, refill",
+            (SetImp::FutureGroup, false) => "f-concurrency FutureGroup, up front",
+            (SetImp::FutureGroup, true) => "f-concurrency FutureGroup, refill",
+        }
+    }
+
+    /// Runs `drive` over an empty set of this kind.
+    #[inline]
+    fn with<F: Future<Output = Outcome> + Unpin>(
+        self,
+        drive: impl FnOnce(&mut dyn Set<F>) -> usize,
+    ) -> usize {
+        match self {
+            SetImp::Group => drive(&mut gather::Group::new()),
+            SetImp::FuturesUnordered => drive(&mut futures::stream::FuturesUnordered::new()),
+            SetImp::BufferedUnordered => drive(&mut futures_buffered::FuturesUnordered::new()),
+            SetImp::FutureGroup => drive(&mut futures_concurrency::future::FutureGroup::new()),
+        }
+    }
+}
+
+/// How many children a refill keeps running.
+const REFILL: usize = 64;
+
+/// Reads `set` to the end, busily; `refill` makes child `pushed` for each outcome until
+/// `n` were made. Returns how many outcomes came.
+#[inline]
+fn read_busily<F: Future>(
+    set: &mut dyn Set<F>,
+    n: usize,
+    mut refill: Option<&mut dyn FnMut(usize) -> F>,
+    waker: &Waker,
+) -> usize {
+    let mut cx = Context::from_waker(waker);
+    let (mut outcomes, mut pushed) = (0, if refill.is_some() { REFILL.min(n) } else { n });
+    loop {
+        match set.poll_one(&mut cx) {
+            Poll::Ready(Some(_)) => {
+                outcomes += 1;
+                if let Some(make) = refill.as_mut() {
+                    if pushed < n {
+                        set.push(make(pushed));
+                        pushed += 1;
+                    }
+                }
+            }
+            Poll::Ready(None) => return outcomes,
+            Poll::Pending => {}
+        }
+    }
+}
+
+fn set_yield_once<const COUNT: bool>(imp: SetImp, n: usize, refill: bool, waker: &Waker) -> usize {
+    let make = |i: usize| YieldOnce::<COUNT> {
+        i: i as u64,
+        yielded: false,
+    };
+    imp.with(|set| {
+        let first = if refill { REFILL.min(n) } else { n };
+        for i in 0..first {
+            set.push(make(i));
+        }
+        let mut make = make;
+        read_busily(
+            set,
+            n,
+            refill.then_some(&mut make as &mut dyn FnMut(usize) -> _),
+            waker,
+        )
+    })
+}
+
+/// `external_wake` over a set: every child registers its waker, then the reactor fires
+/// one per poll of the set (in `order`; for a refill, in the order they were made, each
+/// completion making the next).
+fn set_external<'r, const COUNT: bool>(
+    imp: SetImp,
+    reactor: &'r Reactor,
+    order: &[usize],
+    refill: bool,
+    waker: &Waker,
+) -> usize {
+    let n = order.len();
+    let mut cx = Context::from_waker(waker);
+    imp.with(|set| {
+        let make = |id: usize| External::<COUNT> { id, reactor };
+        let mut pushed = if refill { REFILL.min(n) } else { n };
+        for id in 0..pushed {
+            set.push(make(id));
+        }
+        let mut outcomes = 0;
+        let mut take = |set: &mut dyn Set<External<'r, COUNT>>, pushed: &mut usize| loop {
+            match set.poll_one(&mut cx) {
+                Poll::Ready(Some(_)) => {
+                    outcomes += 1;
+                    if refill && *pushed < n {
+                        set.push(make(*pushed));
+                        *pushed += 1;
+                    }
+                }
+                Poll::Ready(None) | Poll::Pending => return,
+            }
+        };
+        take(set, &mut pushed);
+        for (i, &id) in order.iter().enumerate() {
+            reactor.fire(if refill { i } else { id });
+            take(set, &mut pushed);
+        }
+        outcomes
+    })
+}
+
+fn set_scenario(settings: &Settings, scenario: &'static str, n: usize, waker: &Waker) {
+    let order = shuffled(n);
+    for refill in [false, true] {
+        for imp in SetImp::ALL {
+            let name = imp.name(refill);
+            // `FutureGroup` scans every slot per wake: 65,536 children woken one by one
+            // would take most of a minute per batch.
+            if imp == SetImp::FutureGroup && !refill && scenario == "external_wake" && n > 8192 {
+                continue;
+            }
+            if scenario == "yield_once" {
+                let ns = time(settings, || set_yield_once::<false>(imp, n, refill, waker));
+                let (polls, allocs) = counts(|| set_yield_once::<true>(imp, n, refill, waker));
+                row(scenario, n, name, ns, polls, allocs);
+            } else {
+                let ns = time(settings, || {
+                    set_external::<false>(imp, &Reactor::new(n), &order, refill, waker)
+                });
+                let reactor = Reactor::new(n);
+                let (polls, allocs) =
+                    counts(|| set_external::<true>(imp, &reactor, &order, refill, waker));
+                row(scenario, n, name, ns, polls, allocs);
+            }
+        }
+    }
+}
+
 fn main() {
     keep_freed_memory();
     let args: Vec<String> = std::env::args()
@@ -406,8 +628,11 @@ fn main() {
     };
     // `small`: only the rows of small gathers (N <= 30, arrays of 8, tuples).
     let small = args.iter().any(|a| a == "small");
+    // `sets`: only the rows of growing sets.
+    let sets = args.iter().any(|a| a == "sets");
     let chosen = |scenario: &str| {
-        args.iter().all(|a| a == "quick" || a == "small") || args.iter().any(|a| a == scenario)
+        !sets && args.iter().all(|a| a == "quick" || a == "small")
+            || args.iter().any(|a| a == scenario)
     };
     let waker = noop_waker();
 
@@ -431,6 +656,15 @@ fn main() {
                 if !small || n <= 30 {
                     vec_scenario(&settings, scenario, n, &waker);
                 }
+            }
+        }
+        // Growing sets (`sets` alone runs only these).
+        for scenario in ["yield_once", "external_wake"] {
+            if small || !(chosen(scenario) || sets) {
+                continue;
+            }
+            for n in [1024, 8192, 65_536] {
+                set_scenario(&settings, scenario, n, &waker);
             }
         }
     }

@@ -485,12 +485,11 @@ impl<I: Input, L> Gather<I, L> {
     }
 
     /// The storage, pinned: for tests of storages that change while the gather runs.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "alloc"))]
     pub(crate) fn slots_mut(self: Pin<&mut Self>) -> Pin<&mut I::Slots> {
         self.project().slots
     }
 
-    /// Whether the gather was never polled (builder methods may still be called).
     /// The storage, to push children into between polls: only for storage that is
     /// `Unpin` (its children live in boxes of their own), so that no pinned child moves.
     #[cfg(feature = "alloc")]
@@ -508,6 +507,7 @@ impl<I: Input, L> Gather<I, L> {
         self.engine.reopen();
     }
 
+    /// Whether the gather was never polled (builder methods may still be called).
     pub(crate) fn is_fresh(&self) -> bool {
         self.engine.is_fresh()
     }

@@ -4,6 +4,8 @@
 //!
 //! It may use the gather, the engine, the inputs, the modes and the results.
 
+use alloc::boxed::Box;
+use alloc::sync::Arc;
 use core::fmt;
 use core::future::{Future, IntoFuture};
 use core::pin::Pin;
@@ -11,12 +13,17 @@ use core::task::{ready, Context, Poll};
 
 use futures_core::{FusedStream, Stream};
 
+use crate::engine::slots::CutOff;
 use crate::engine::slots::{Slots, UniformSlots};
 use crate::engine::{After, Pass};
-use crate::gather::{assert_fresh, gather, Gather};
-use crate::input::group::Pushed;
+use crate::gather::{gather, Gather};
+use crate::input::group::{GroupSlots, Pushed};
+#[cfg(feature = "std")]
+use crate::layer::catch_panics::{CatchPanics, Panicked};
+use crate::layer::deadline::{AddDeadline, TimedOut};
 use crate::layer::{Layer, NoDeadline};
 use crate::mode::fail_fast::FailFast;
+use crate::raw::inbox::Inbox;
 
 pin_project_lite::pin_project! {
     /// A set of futures of one type that grows while it runs: `asyncio.TaskGroup` and
@@ -144,10 +151,68 @@ impl<F: Future, L> Group<F, L> {
     /// ```
     pub fn limit(self, n: usize) -> Self {
         assert!(n > 0, "`Group::limit(0)` would never start a future");
-        assert_fresh!(self.gather, "limit");
+        assert_fresh("limit", &self.gather);
         Group {
             gather: self.gather.limit(n),
             ..self
+        }
+    }
+
+    /// Gives the group a deadline: when `timer` finishes, every child still running (or
+    /// waiting under a limit) is dropped and counts as `Err(E::from(TimedOut { index }))`,
+    /// and so does every child pushed after that, unpolled. See [`Gather::deadline`]. The
+    /// timer is boxed, so that the group stays `Unpin` (and [`push`](Self::push) takes
+    /// `&mut self`) whatever the timer.
+    ///
+    /// # Panics
+    ///
+    /// If the group has been polled already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use gather::{Group, TimedOut};
+    /// # use core::future::{pending, ready, Future};
+    /// # use std::pin::Pin;
+    /// # futures::executor::block_on(async {
+    ///
+    /// type Call = Pin<Box<dyn Future<Output = Result<u8, TimedOut>>>>;
+    /// let mut group: Group<Call, _> = Group::new().deadline(ready(()));
+    /// group.push(Box::pin(pending()));
+    /// assert_eq!(group.next().await, Some((0, Err(TimedOut { index: 0 }))));
+    /// # });
+    /// ```
+    pub fn deadline<T: Future>(self, timer: T) -> Group<F, L::With<Pin<Box<T>>>>
+    where
+        L: AddDeadline,
+        GroupSlots<F>: CutOff<TimedOut>,
+    {
+        assert_fresh("deadline", &self.gather);
+        Group {
+            gather: self.gather.deadline(Box::pin(timer)),
+            handed_out: self.handed_out,
+            terminated: self.terminated,
+        }
+    }
+
+    /// Catches a child's panic: the child is dropped and counts as
+    /// `Err(E::from(Panicked { index, payload }))`, its siblings go on. See
+    /// [`Gather::catch_panics`]. Feature `std`.
+    ///
+    /// # Panics
+    ///
+    /// If the group has been polled already.
+    #[cfg(feature = "std")]
+    pub fn catch_panics(self) -> Group<F, CatchPanics<L>>
+    where
+        GroupSlots<F>: CutOff<Panicked>,
+    {
+        assert_fresh("catch_panics", &self.gather);
+        Group {
+            gather: self.gather.catch_panics(),
+            handed_out: self.handed_out,
+            terminated: self.terminated,
         }
     }
 
@@ -167,7 +232,45 @@ impl<F: Future, L> Group<F, L> {
         index
     }
 
-    /// How many children were pushed in all: the index the next push gets.
+    /// A handle that pushes children into this group from anywhere: from inside its
+    /// children (the `TaskGroup.create_task` case, a crawler's), or from another task or
+    /// thread. See [`Handle`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::pin::Pin;
+    ///
+    /// use gather::{Group, Handle};
+    /// # futures::executor::block_on(async {
+    ///
+    /// // A child that finds more work pushes it into its own group. (The children are
+    /// // boxed: each holds a handle to a group of children of its own type.)
+    /// type Job<'a> = Pin<Box<dyn Future<Output = u32> + 'a>>;
+    /// fn job<'a>(n: u32, group: Handle<Job<'a>>) -> Job<'a> {
+    ///     Box::pin(async move {
+    ///         if n < 4 {
+    ///             group.push(job(n + 1, group.clone())).ok().expect("the group runs");
+    ///         }
+    ///         n
+    ///     })
+    /// }
+    /// let mut group = Group::new();
+    /// let handle = group.handle();
+    /// group.push(job(0, handle));
+    /// let gathered = group.await;
+    /// assert_eq!(gathered.into_results(), [0, 1, 2, 3, 4]);
+    /// # });
+    /// ```
+    pub fn handle(&mut self) -> Handle<F> {
+        Handle {
+            inbox: self.gather.storage_mut().inbox(),
+        }
+    }
+
+    /// How many children were pushed in all (through a [`Handle`]: counted from the
+    /// group's next poll, or the owner's next push).
     pub fn len(&self) -> usize {
         self.gather.len()
     }
@@ -231,6 +334,14 @@ impl<F: Future, L> Group<F, L> {
     }
 }
 
+/// A builder method of a group must come before its first poll.
+fn assert_fresh<F: Future, L>(method: &str, gather: &Gather<Pushed<F>, L>) {
+    assert!(
+        gather.is_fresh(),
+        "`Group::{method}` called after the group was first polled"
+    );
+}
+
 impl<F: Future, L: Layer<<Pushed<F> as crate::input::Input>::Slots>> IntoFuture for Group<F, L> {
     type Output = <Gather<Pushed<F>, L> as Future>::Output;
     type IntoFuture = Gather<Pushed<F>, L>;
@@ -253,7 +364,8 @@ where
     type Item = (usize, F::Output);
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.project();
+        let mut this = self.project();
+        this.gather.as_mut().slots_mut().take_in_pushed(cx);
         if this.gather.remaining() == 0 {
             // Empty for now: ended, until the next push.
             *this.terminated = true;
@@ -295,5 +407,51 @@ impl<F: Future, L> fmt::Debug for Group<F, L> {
             .field("running", &self.running())
             .field("terminated", &self.terminated)
             .finish()
+    }
+}
+
+/// Pushes children into a [`Group`] while it runs, from inside its children or from
+/// anywhere else: what `TaskGroup.create_task` is to a running `asyncio.TaskGroup`.
+/// Made by [`Group::handle`]; cheap to clone.
+///
+/// A pushed child joins the group at its next poll (the push wakes the group's task) and
+/// gets the next index in push order, shared with [`Group::push`]. Settle-all and
+/// fail-fast cover it like any other child, and so do the limit, the deadline (a child
+/// pushed after it fired is cut off unpolled) and `catch_panics`.
+///
+/// **How borrowing works.** A handle owns a reference-counted share of the group's inbox,
+/// not a borrow of the group: children hold it without `'static` (its type carries their
+/// own lifetime) and without `Send` unless they need it (a handle is `Send` and `Sync`
+/// when the children are `Send`). This is `moro`'s answer rather than `async-scoped`'s:
+/// the children run only inside the group, polled by it, never spawned, so nothing
+/// pushed can run after the group is gone and no unsafe "block on drop" is needed. Since
+/// a child's type then names the group's child type, children that push are boxed (a
+/// `Pin<Box<dyn Future + 'a>>`), as `moro`'s spawned futures are.
+///
+/// Once the group has completed (awaited whole), failed (fail-fast) or been dropped, a
+/// push is refused: [`push`](Self::push) hands the future back. A child pushed just before
+/// a fail-fast group fails is dropped with the children still running.
+pub struct Handle<F> {
+    inbox: Arc<Inbox<F>>,
+}
+
+impl<F> Handle<F> {
+    /// Pushes `future` into the group: its index, or `Err(future)` if the group is done.
+    pub fn push(&self, future: F) -> Result<usize, F> {
+        self.inbox.push(future)
+    }
+}
+
+impl<F> Clone for Handle<F> {
+    fn clone(&self) -> Self {
+        Handle {
+            inbox: self.inbox.clone(),
+        }
+    }
+}
+
+impl<F> fmt::Debug for Handle<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Handle")
     }
 }

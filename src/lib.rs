@@ -128,7 +128,7 @@ pub use crate::gather::{gather, Gather, GatherExt};
 #[cfg(feature = "alloc")]
 pub use crate::gather::{gather_iter, gather_stream, GatherIter, GatherStream};
 #[cfg(feature = "alloc")]
-pub use crate::group::Group;
+pub use crate::group::{Group, Handle};
 #[cfg(feature = "alloc")]
 pub use crate::input::group::Pushed;
 #[cfg(feature = "alloc")]

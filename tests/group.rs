@@ -403,3 +403,236 @@ fn a_wake_wakes_the_task_that_polled_the_group_last() {
     assert_eq!((first.wakes(), second.wakes()), (0, 1));
     assert_eq!(poll_next(&mut group), Poll::Ready(Some((0, 7))));
 }
+
+type Call<'a> = Boxed<'a, Result<u8, gather::TimedOut>>;
+
+#[test]
+fn the_deadline_cuts_off_running_and_waiting_children_and_those_pushed_after_it() {
+    let (timer, fire) = manual::<()>();
+    let (quick, finish_quick) = manual::<Result<u8, gather::TimedOut>>();
+    let log = DropLog::new();
+    let mut group: Group<Call<'_>, _> = Group::new().limit(2).deadline(timer);
+    group.push(Box::pin(quick));
+    group.push(Box::pin(log.future("running", pending())));
+    group.push(Box::pin(log.future("waiting", pending())));
+    assert_eq!(poll_next(&mut group), Poll::Pending);
+    finish_quick.complete(Ok(7));
+    assert_eq!(poll_next(&mut group), Poll::Ready(Some((0, Ok(7)))));
+
+    fire.complete(());
+    let timed_out = |index| Poll::Ready(Some((index, Err(gather::TimedOut { index }))));
+    assert_eq!(poll_next(&mut group), timed_out(1));
+    assert_eq!((log.count("running"), log.count("waiting")), (1, 1));
+    assert_eq!(poll_next(&mut group), timed_out(2));
+    assert_eq!(poll_next(&mut group), Poll::Ready(None));
+
+    // After the deadline, a pushed child is cut off without being polled.
+    let (late, late_handle) = manual::<Result<u8, gather::TimedOut>>();
+    assert_eq!(group.push(Box::pin(late)), 3);
+    assert_eq!(poll_next(&mut group), timed_out(3));
+    assert_eq!(late_handle.polls(), 0);
+    assert!(!late_handle.alive());
+    assert_eq!(poll_next(&mut group), Poll::Ready(None));
+}
+
+#[test]
+fn awaited_whole_under_a_deadline_the_cut_off_children_are_timed_out_in_push_order() {
+    let (timer, fire) = manual::<()>();
+    let mut group: Group<Call<'_>, _> = Group::new().deadline(timer);
+    group.push(Box::pin(pending()));
+    group.push(Box::pin(pending()));
+    assert_eq!(poll_next(&mut group), Poll::Pending);
+    group.push(Box::pin(pending()));
+    let mut whole = Box::pin(group.fail_fast());
+    let (_, waker) = CountingWaker::new();
+    assert!(poll_with(whole.as_mut(), &waker).is_pending());
+    fire.complete(());
+    let Poll::Ready(Err(error)) = poll_with(whole.as_mut(), &waker) else {
+        panic!("the deadline fired")
+    };
+    let errors: Vec<_> = error.iter().map(|(index, e)| (index, *e)).collect();
+    assert_eq!(
+        errors,
+        (0..3)
+            .map(|index| (index, gather::TimedOut { index }))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn settle_all_under_a_deadline_reports_every_child_in_push_order() {
+    let (timer, fire) = manual::<()>();
+    let mut group: Group<Call<'_>, _> = Group::new().deadline(timer);
+    group.push(Box::pin(pending()));
+    group.push(Box::pin(ready(Ok(1))));
+    let mut whole = Box::pin(group.settle_all());
+    let (_, waker) = CountingWaker::new();
+    assert!(poll_with(whole.as_mut(), &waker).is_pending());
+    fire.complete(());
+    let Poll::Ready(gathered) = poll_with(whole.as_mut(), &waker) else {
+        panic!("the deadline fired")
+    };
+    assert_eq!(
+        gathered.into_results(),
+        [Err(gather::TimedOut { index: 0 }), Ok(1)]
+    );
+}
+
+#[test]
+fn with_catch_panics_a_panicking_child_fails_alone() {
+    let mut group: Group<Boxed<'_, Result<u8, gather::Panicked>>, _> = Group::new().catch_panics();
+    group.push(Box::pin(async { Ok(1) }));
+    group.push(Box::pin(async { panic!("child 1 broke") }));
+    group.push(Box::pin(async {
+        yield_now(1).await;
+        Ok(3)
+    }));
+    let results = run(async { group.await }).into_results();
+    assert_eq!(results[0].as_ref().ok(), Some(&1));
+    assert_eq!(results[1].as_ref().unwrap_err().index, 1);
+    assert_eq!(
+        results[1].as_ref().unwrap_err().message(),
+        Some("child 1 broke")
+    );
+    assert_eq!(results[2].as_ref().ok(), Some(&3));
+}
+
+type Job<'a> = Boxed<'a, Result<u32, String>>;
+
+/// A job that, unless it is a leaf, pushes `fan_out` children one level down through
+/// `group` (after a yield), then finishes with its number; job 13 fails.
+fn job<'a>(n: u32, depth: u32, fan_out: u32, group: gather::Handle<Job<'a>>) -> Job<'a> {
+    Box::pin(async move {
+        yield_now(1).await;
+        if depth > 0 {
+            for k in 0..fan_out {
+                let child = job(n * fan_out + k + 1, depth - 1, fan_out, group.clone());
+                assert!(group.push(child).is_ok(), "the group runs");
+            }
+        }
+        if n == 13 {
+            Err(format!("job {n} failed"))
+        } else {
+            Ok(n)
+        }
+    })
+}
+
+#[test]
+fn children_push_siblings_through_a_handle_and_settle_all_waits_for_every_one() {
+    let mut group = Group::new();
+    let handle = group.handle();
+    group.push(job(0, 3, 3, handle));
+    let gathered = run(async { group.await });
+    // 1 + 3 + 9 + 27 jobs, each reported at its push index.
+    assert_eq!(gathered.len(), 40);
+    let errors: Vec<_> = gathered.errors().map(|(_, e)| e.clone()).collect();
+    assert_eq!(errors, ["job 13 failed"]);
+    let mut numbers: Vec<_> = gathered.successes().copied().collect();
+    numbers.push(13);
+    numbers.sort_unstable();
+    assert_eq!(numbers, (0..40).collect::<Vec<_>>());
+}
+
+#[test]
+fn pushes_from_the_owner_and_from_handles_are_numbered_in_the_order_they_were_made() {
+    let mut group = Group::new();
+    let handle = group.handle();
+    assert_eq!(group.push(ready('a')), 0);
+    assert_eq!(handle.push(ready('b')).ok(), Some(1));
+    assert_eq!(handle.push(ready('c')).ok(), Some(2));
+    assert_eq!(group.push(ready('d')), 3);
+    assert_eq!(handle.push(ready('e')).ok(), Some(4));
+    let gathered = run(async { group.await });
+    assert_eq!(gathered.into_results(), ['a', 'b', 'c', 'd', 'e']);
+}
+
+#[test]
+fn a_push_through_a_handle_from_another_thread_wakes_the_group() {
+    let mut group: Group<Pin<Box<dyn Future<Output = u8> + Send>>> = Group::new();
+    let handle = group.handle();
+    let (wakes, waker) = CountingWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    assert_eq!(group.poll_next_unpin(&mut cx), Poll::Ready(None));
+    let pushed = std::thread::spawn(move || handle.push(Box::pin(ready(9))).ok())
+        .join()
+        .unwrap();
+    assert_eq!(pushed, Some(0));
+    // The task that saw the stream end hears of the push: it may read on.
+    assert_eq!(wakes.wakes(), 1);
+    assert_eq!(group.poll_next_unpin(&mut cx), Poll::Ready(Some((0, 9))));
+
+    let (child, finish) = manual::<u8>();
+    let handle = group.handle();
+    group.push(Box::pin(child));
+    assert_eq!(group.poll_next_unpin(&mut cx), Poll::Pending);
+    std::thread::spawn(move || handle.push(Box::pin(ready(8))).ok())
+        .join()
+        .unwrap();
+    assert_eq!(wakes.wakes(), 2, "the push woke the group's task");
+    assert_eq!(group.poll_next_unpin(&mut cx), Poll::Ready(Some((2, 8))));
+    finish.complete(1);
+    assert_eq!(group.poll_next_unpin(&mut cx), Poll::Ready(Some((1, 1))));
+}
+
+#[test]
+fn a_push_after_the_group_is_done_or_gone_is_refused_and_the_future_comes_back() {
+    let mut group = Group::new();
+    let handle = group.handle();
+    group.push(ready(1));
+    assert_eq!(run(async { group.await }).into_results(), [1]);
+    let refused = handle.push(ready(2)).expect_err("the group completed");
+    assert_eq!(run(refused), 2);
+
+    let mut group: Group<std::future::Ready<u8>> = Group::new();
+    let handle = group.handle();
+    drop(group);
+    assert!(handle.push(ready(3)).is_err(), "the group is gone");
+}
+
+#[test]
+fn fail_fast_drops_the_children_pushed_through_handles_and_refuses_later_pushes() {
+    let log = DropLog::new();
+    let mut group: Group<Boxed<'_, Result<u8, &str>>> = Group::new();
+    let handle = group.handle();
+    group.push(Box::pin(log.future("running", pending())));
+    let fail = {
+        let handle = handle.clone();
+        let log = log.clone();
+        async move {
+            // Pushed in the same poll as the failure: never started, dropped with the rest.
+            assert!(handle
+                .push(Box::pin(log.future("queued", pending())))
+                .is_ok());
+            Err("refused")
+        }
+    };
+    group.push(Box::pin(fail));
+    let error = run(group.fail_fast()).unwrap_err();
+    assert_eq!(error.first(), (1, &"refused"));
+    assert_eq!((log.count("running"), log.count("queued")), (1, 1));
+    assert!(handle.push(Box::pin(ready(Ok(0)))).is_err());
+}
+
+#[test]
+fn children_pushed_through_a_handle_wait_under_the_limit_and_are_cut_off_by_the_deadline() {
+    let (timer, fire) = manual::<()>();
+    let mut group: Group<Call<'_>, _> = Group::new().limit(1).deadline(timer);
+    let handle = group.handle();
+    let (first, _first_handle) = manual::<Result<u8, gather::TimedOut>>();
+    group.push(Box::pin(first));
+    let (second, second_handle) = manual::<Result<u8, gather::TimedOut>>();
+    assert_eq!(handle.push(Box::pin(second)).ok(), Some(1));
+    assert_eq!(poll_next(&mut group), Poll::Pending);
+    assert_eq!(second_handle.polls(), 0, "waiting for a place");
+    fire.complete(());
+    let timed_out = |index| Poll::Ready(Some((index, Err(gather::TimedOut { index }))));
+    assert_eq!(poll_next(&mut group), timed_out(0));
+    assert_eq!(poll_next(&mut group), timed_out(1));
+    // Pushed after the deadline: cut off unpolled.
+    let (late, late_handle) = manual::<Result<u8, gather::TimedOut>>();
+    assert_eq!(handle.push(Box::pin(late)).ok(), Some(2));
+    assert_eq!(poll_next(&mut group), timed_out(2));
+    assert_eq!(late_handle.polls(), 0);
+    assert_eq!(poll_next(&mut group), Poll::Ready(None));
+}

@@ -114,12 +114,30 @@ fn polled_once(signals: &[Arc<Signal>]) -> Pin<Box<impl Future>> {
 /// Not `loom::future::block_on`, whose notifications may be spurious: with it, the first
 /// model below exceeds loom's branch bound on the spurious returns alone.
 fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
     let (wakes, waker) = counter();
+    block_on_with(future, &wakes, &waker)
+}
+
+/// [`block_on`] with the caller's waker, which the caller keeps: a waker of ours that
+/// another thread still holds is then never the last (the count of a `std` `Arc`, which
+/// loom does not see, would otherwise decide which thread drops the counter).
+///
+/// A poll that woke its own waker (a registration that found a wake under way wakes the
+/// task itself, see `AtomicWaker::store`) is followed by a yield before the next poll, as
+/// an executor puts a woken task at the back of its queue. Without it, once loom has spent
+/// its preemptions, the thread that holds that wake never runs again, and every poll
+/// wakes itself once more: the model spins until it exceeds its branch bound (or, with a
+/// bound past 65,535 steps of one thread, overflows loom's `u16` clocks, which then
+/// reports a bogus causality violation).
+fn block_on_with<F: Future>(future: F, wakes: &Counter, waker: &Waker) -> F::Output {
+    let mut future = pin!(future);
     loop {
         let before = wakes.0.load(Ordering::SeqCst);
-        if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(waker)) {
             return output;
+        }
+        if wakes.0.load(Ordering::SeqCst) != before {
+            thread::yield_now();
         }
         while wakes.0.load(Ordering::SeqCst) == before {
             thread::yield_now();
@@ -236,5 +254,58 @@ fn the_callers_waker_is_dropped_with_the_gather_even_during_a_child_wake() {
             "the gather is gone but its clone of the caller's waker lives on"
         );
         drop(kept);
+    });
+}
+
+/// A group of one child waiting for its signal; another thread pushes a second child
+/// (through a handle) while a third fires the first: the push is either refused (the
+/// group completed first) or reported, never lost, and no wake is lost either way.
+#[test]
+fn a_push_through_a_handle_racing_the_groups_completion_is_reported_or_refused() {
+    model(|| {
+        let signals = signals(2);
+        let (wakes, waker) = counter();
+        let mut group = gather::Group::new();
+        let handle = group.handle();
+        group.push(Child(signals[0].clone(), 0));
+        signals[1].done.store(true, Ordering::Release);
+        let late = Child(signals[1].clone(), 1);
+        // A handle kept here until the end: the pushing thread's is then never the last
+        // (the inbox's `Arc` is `std`'s, whose count loom does not see).
+        let kept = handle.clone();
+        let pushing = thread::spawn(move || handle.push(late).is_ok());
+        let signal = signals[0].clone();
+        let firing = thread::spawn(move || signal.fire());
+        let results = block_on_with(group.settle_all(), &wakes, &waker).into_results();
+        let pushed = pushing.join().unwrap();
+        firing.join().unwrap();
+        drop((wakes, waker, kept));
+        if pushed {
+            assert_eq!(results, [Ok(0), Ok(1)]);
+        } else {
+            assert_eq!(results, [Ok(0)]);
+        }
+    });
+}
+
+/// A push racing the group's drop: accepted and dropped with the group, or refused.
+#[test]
+fn a_push_through_a_handle_racing_the_groups_drop_is_harmless() {
+    model(|| {
+        let signals = signals(2);
+        let mut group = gather::Group::new();
+        let handle = group.handle();
+        group.push(Child(signals[0].clone(), 0));
+        let mut group = Box::pin(group);
+        let (_, waker) = counter();
+        use futures::Stream;
+        assert!(group
+            .as_mut()
+            .poll_next(&mut Context::from_waker(&waker))
+            .is_pending());
+        let late = Child(signals[1].clone(), 1);
+        let pushing = thread::spawn(move || drop(handle.push(late)));
+        drop(group);
+        pushing.join().unwrap();
     });
 }

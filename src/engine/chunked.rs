@@ -3,18 +3,22 @@
 //! before, so that growing never moves a waker (or, in the group's storage, a child) and
 //! `n` children take `O(log n)` blocks.
 //!
-//! The chunks share nothing: each block keeps its own ready set and its own copy of the
-//! gather's waker, so a wake stays O(1) (it touches its block only), and a pass reads the
-//! ready set of each block, `O(log n)` atomic swaps per pass however many children were
-//! woken.
+//! Each block keeps its own ready set; what wakes the gather is one [`Dirty`] waker per
+//! block, which marks its block in a shared mask and wakes the gather's task. So a wake
+//! stays O(1) (it touches its block, and the mask when its block's set was empty), and a
+//! pass registers the task once and reads the ready sets of the marked blocks only.
 
+use alloc::sync::Arc;
+use alloc::task::Wake;
 use alloc::vec::Vec;
 use core::mem::ManuallyDrop;
 use core::ops::Range;
 use core::task::Waker;
 
 use super::per_child::Queue;
+use crate::raw::atomic_waker::AtomicWaker;
 use crate::raw::block::Block;
+use crate::raw::sync::{AtomicUsize, Ordering};
 
 /// Children in the first chunk; chunk `k` holds `FIRST << k`.
 const FIRST: usize = 64;
@@ -39,10 +43,47 @@ pub(crate) fn chunk_len(chunk: usize) -> usize {
     FIRST << chunk
 }
 
+/// What the blocks wake: the mask of blocks with children woken, and the gather's task.
+struct Shared {
+    /// Bit `k`: block `k` has children on its ready set (set by its wake, cleared by the
+    /// pass that reads it).
+    woken: AtomicUsize,
+    task: AtomicWaker,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            woken: AtomicUsize::new(0),
+            task: AtomicWaker::new(),
+        }
+    }
+}
+
+/// The waker each block wakes (its "gather's waker"): marks block `chunk`, wakes the task.
+struct Dirty {
+    shared: Arc<Shared>,
+    chunk: usize,
+}
+
+impl Wake for Dirty {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.shared
+            .woken
+            .fetch_or(1 << self.chunk, Ordering::AcqRel);
+        self.shared.task.wake();
+    }
+}
+
 /// The wakers of a growing set: one [`Block`] per chunk, made when the first child of
 /// its chunk arrives.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Chunks {
+    shared: Arc<Shared>,
     blocks: Vec<Block<()>>,
     /// How many children there are (slots `0..len`).
     len: usize,
@@ -61,7 +102,19 @@ impl Chunks {
             let (last, _) = locate(len - 1);
             while self.blocks.len() <= last {
                 let chunk = self.blocks.len();
-                self.blocks.push(Block::new(chunk_len(chunk), |_| ()));
+                // At most `usize::BITS` chunks: far more slots than memory.
+                assert!(
+                    chunk < usize::BITS as usize,
+                    "gather: too many futures in a group"
+                );
+                let block = Block::new(chunk_len(chunk), |_| ());
+                let dirty = Dirty {
+                    shared: self.shared.clone(),
+                    chunk,
+                };
+                // Registered once: the block's wakes go to its `Dirty` waker from now on.
+                block.register(&Waker::from(Arc::new(dirty)));
+                self.blocks.push(block);
             }
         }
         self.len = len;
@@ -70,14 +123,22 @@ impl Chunks {
 
 impl Queue for Chunks {
     fn register(&self, waker: &Waker) {
-        for block in &self.blocks {
-            block.register(waker);
-        }
+        self.shared.task.register(waker);
     }
 
     fn collect_woken(&mut self) {
-        for block in &mut self.blocks {
-            block.collect_woken();
+        // A block's wake marks it after pushing onto its ready set: a block marked after
+        // this swap is read by the next pass, which its wake has asked for.
+        // Each pass starts at the next block: when the budget runs out inside one block's
+        // children, the others come first next time.
+        if !self.blocks.is_empty() {
+            self.turn = (self.turn + 1) % self.blocks.len();
+        }
+        let mut woken = self.shared.woken.swap(0, Ordering::AcqRel);
+        while woken != 0 {
+            let chunk = woken.trailing_zeros() as usize;
+            woken &= woken - 1;
+            self.blocks[chunk].collect_woken();
         }
     }
 
@@ -108,6 +169,15 @@ impl Queue for Chunks {
     fn waker(&self, slot: usize) -> ManuallyDrop<Waker> {
         let (chunk, local) = locate(slot);
         self.blocks[chunk].waker(local)
+    }
+}
+
+impl core::fmt::Debug for Chunks {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Chunks")
+            .field("blocks", &self.blocks.len())
+            .field("len", &self.len)
+            .finish()
     }
 }
 

@@ -96,7 +96,6 @@ impl<R> Engine<R> {
         self.phase == Phase::Done
     }
 
-    /// Whether the gather has never been polled.
     /// Lets a completed engine run again: its storage has grown since.
     #[cfg(feature = "alloc")]
     pub(crate) fn reopen(&mut self) {
@@ -105,6 +104,7 @@ impl<R> Engine<R> {
         }
     }
 
+    /// Whether the gather has never been polled.
     pub(crate) fn is_fresh(&self) -> bool {
         self.phase == Phase::Fresh
     }
@@ -316,6 +316,9 @@ impl<R> Engine<R> {
         // a register. (If a child panics out of the pass, the gather is poisoned and the
         // count is never used again.) A storage that grows (a lazy input) may take
         // children in during the pass: whether it is done is asked once the pass is over.
+        if S::GROWS {
+            slots.as_mut().take_in_pushed(cx);
+        }
         let len = slots.len();
         let running = slots.children() - self.finished;
         let mut remaining = running;

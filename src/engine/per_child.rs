@@ -27,6 +27,10 @@ use crate::raw::block::Block;
 /// that, the polls of children that did not wake add up.
 pub(crate) const SWEEP_UP_TO: usize = 30;
 
+/// The part of a pass's budget kept for children never polled while any wait: woken
+/// children that keep waking themselves take at most the rest, so new ones still start.
+const FRESH_SHARE: usize = BUDGET / 4;
+
 /// A sweep that gives way to per-child wakers once it wastes polls: for a gather of a few
 /// children on the heap, where per-child wakers cost no new allocation.
 ///
@@ -104,6 +108,16 @@ pub(crate) trait Queue {
         self.polled_up_to(never.start + 1);
         Some((never.start, true))
     }
+    /// The next child never polled, if any; it counts as polled from now on.
+    fn next_fresh(&mut self) -> Option<usize> {
+        let never = self.never_polled();
+        if never.is_empty() {
+            return None;
+        }
+        self.polled_up_to(never.start + 1);
+        Some(never.start)
+    }
+
     /// Whether woken children are left to poll, or (if `may_start`) never-polled ones.
     fn has_left(&self, may_start: bool) -> bool;
     /// Child `slot`'s waker, borrowed from the queue.
@@ -198,8 +212,11 @@ fn unlimited_pass<T, Q: Queue>(
     cx: &mut Context<'_>,
     visit: &mut impl FnMut(&mut T, usize, &mut Context<'_>) -> Visit,
 ) {
+    // Woken children first, but not the whole budget while children wait for their first
+    // poll: children that keep waking themselves must not keep new ones from starting.
+    let woken_budget = BUDGET - FRESH_SHARE.min(queue(target).never_polled().len());
     let mut polled = 0;
-    while polled < BUDGET {
+    while polled < woken_budget {
         let Some(index) = queue(target).next_woken() else {
             break;
         };
@@ -239,6 +256,9 @@ fn limited_pass<T, Q: Queue>(
 ) {
     let mut active = window.active();
     let mut polled = 0;
+    // As without a limit: the woken come first, but leave a share of the budget to the
+    // children not started yet (when there is room for them).
+    let woken_budget = BUDGET - FRESH_SHARE.min(queue(target).never_polled().len());
     // Whether the pass ended with children left that may make progress.
     let over_budget = loop {
         if polled == BUDGET {
@@ -246,7 +266,15 @@ fn limited_pass<T, Q: Queue>(
         }
         // The children not started yet wait for a place.
         let may_start = active < window.limit();
-        let Some((index, fresh)) = queue(target).next(may_start) else {
+        let next = if polled >= woken_budget && may_start {
+            match queue(target).next_fresh() {
+                Some(index) => Some((index, true)),
+                None => queue(target).next(false),
+            }
+        } else {
+            queue(target).next(may_start)
+        };
+        let Some((index, fresh)) = next else {
             break false;
         };
         active += usize::from(fresh);

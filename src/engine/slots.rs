@@ -56,6 +56,14 @@ pub trait Slots {
         true
     }
 
+    /// Takes in the children pushed since the last pass (a growing set's, through its
+    /// handles), before the engine counts them; `cx` is the gather's, for the pushes to
+    /// come to wake. Called only for a storage that [grows](Self::GROWS).
+    #[inline]
+    fn take_in_pushed(self: Pin<&mut Self>, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+
     /// Takes no more children in to run: the deadline has fired. (Nothing to do but for
     /// a lazy input, whose children left are then [taken in to be cut
     /// off](Self::take_in_to_cut_off).)

@@ -3,6 +3,7 @@
 //! wakers in blocks of the same shape.
 
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
@@ -17,6 +18,7 @@ use crate::engine::per_child::per_child_pass;
 use crate::engine::readiness::{Readiness, Visit};
 use crate::engine::slot::{Slot, Step};
 use crate::engine::slots::{CutOff, ResultSlots, Slots, UniformSlots};
+use crate::raw::inbox::Inbox;
 use crate::raw::pin as pinned;
 
 /// The input of a group's gather: no children yet; they are pushed into its slots.
@@ -43,6 +45,8 @@ impl<F: Future> Input for Pushed<F> {
         GroupSlots {
             chunks: Vec::new(),
             len: 0,
+            cut_from: None,
+            inbox: None,
         }
     }
 }
@@ -54,11 +58,24 @@ pub struct GroupSlots<F: Future> {
     chunks: Vec<Pin<Box<[Slot<F>]>>>,
     /// How many children were pushed.
     len: usize,
+    /// Once the deadline has fired: the children from here on were pushed after it and
+    /// are still to be cut off (unpolled).
+    cut_from: Option<usize>,
+    /// Where handles push (made by the first [`handle`](Self::handle)): taken in at the
+    /// start of each pass. Once it exists, every push goes through it, so that indices
+    /// follow the order pushes were made in.
+    inbox: Option<Arc<Inbox<F>>>,
 }
 
 // The children live in boxed chunks that never move: moving the storage moves only the
 // boxes' pointers.
 impl<F: Future> Unpin for GroupSlots<F> {}
+
+impl<F: Future> Drop for GroupSlots<F> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
 
 impl<F: Future> fmt::Debug for GroupSlots<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -69,17 +86,58 @@ impl<F: Future> fmt::Debug for GroupSlots<F> {
 }
 
 impl<F: Future> GroupSlots<F> {
-    /// Adds a child; returns its index (its place in push order).
+    /// Adds a child; returns its index (its place in push order). Takes in what handles
+    /// pushed before it, too.
     pub(crate) fn push(&mut self, future: F) -> usize {
+        match &self.inbox {
+            None => self.store(future),
+            Some(inbox) => {
+                let (index, pushed) = inbox.push_own(future);
+                self.store_all(pushed);
+                index
+            }
+        }
+    }
+
+    /// The inbox handles push into (made at the first call, numbering from here on).
+    pub(crate) fn inbox(&mut self) -> Arc<Inbox<F>> {
+        let len = self.len;
+        self.inbox
+            .get_or_insert_with(|| Arc::new(Inbox::new(len)))
+            .clone()
+    }
+
+    /// Stores `pushed`, the futures that came through the inbox, in order.
+    fn store_all(&mut self, pushed: Vec<F>) {
+        for future in pushed {
+            self.store(future);
+        }
+    }
+
+    /// Puts a child in the next slot; returns its index.
+    fn store(&mut self, future: F) -> usize {
         let index = self.len;
         let (chunk, place) = locate(index);
         if chunk == self.chunks.len() {
+            // Per-child wakers number a chunk's slots in 32 bits.
+            assert!(
+                u32::try_from(chunk_len(chunk)).is_ok(),
+                "gather: more than 4,294,967,232 futures pushed into one group"
+            );
             let empty: Box<[Slot<F>]> = (0..chunk_len(chunk)).map(|_| Slot::Taken).collect();
             self.chunks.push(Box::into_pin(empty));
         }
         pinned::index(self.chunks[chunk].as_mut(), place).set(Slot::new(future));
         self.len += 1;
         index
+    }
+
+    /// The group is done (completed, failed, or gone): its handles' pushes are refused
+    /// from now on, and what waited in the inbox is dropped unrun.
+    fn close(&mut self) {
+        if let Some(inbox) = self.inbox.take() {
+            drop(inbox.close());
+        }
     }
 
     fn slot(&self, index: usize) -> &Slot<F> {
@@ -117,6 +175,44 @@ impl<F: Future> Slots for GroupSlots<F> {
         self.get_mut().slot_pinned(index).poll_step(cx)
     }
 
+    fn take_in_pushed(self: Pin<&mut Self>, cx: &mut Context<'_>) {
+        let this = self.get_mut();
+        if let Some(inbox) = &this.inbox {
+            let pushed = inbox.take(cx.waker());
+            this.store_all(pushed);
+        }
+    }
+
+    /// Asked by the engine only when it would complete: whether no child waits in the
+    /// inbox. If none does, the inbox closes in the same step (later pushes are refused,
+    /// not lost); if one does, the gather goes on (the push woke it).
+    fn exhausted(&self) -> bool {
+        self.inbox
+            .as_ref()
+            .map_or(true, |inbox| inbox.close_if_empty())
+    }
+
+    fn stop_intake(self: Pin<&mut Self>) {
+        // Every child pushed so far is cut off by the engine now; later ones, here.
+        let this = self.get_mut();
+        this.cut_from = Some(this.len);
+    }
+
+    fn take_in_to_cut_off(self: Pin<&mut Self>, cx: &mut Context<'_>, _: bool) -> Option<usize> {
+        let this = self.get_mut();
+        let next = this.cut_from?;
+        if next == this.len && !this.exhausted() {
+            // Pushed through a handle after the deadline: each is cut off too.
+            let pushed = this.inbox.as_ref().map(|inbox| inbox.take(cx.waker()));
+            this.store_all(pushed.unwrap_or_default());
+        }
+        if next == this.len {
+            return None;
+        }
+        this.cut_from = Some(next + 1);
+        Some(next)
+    }
+
     fn has_output(&self, index: usize) -> bool {
         self.slot(index).is_finished()
     }
@@ -127,6 +223,7 @@ impl<F: Future> Slots for GroupSlots<F> {
 
     fn take_outputs(self: Pin<&mut Self>) -> Vec<F::Output> {
         let this = self.get_mut();
+        this.close();
         (0..this.len)
             .map(|index| this.slot_pinned(index).take_output())
             .collect()
@@ -134,6 +231,7 @@ impl<F: Future> Slots for GroupSlots<F> {
 
     fn clear(self: Pin<&mut Self>) {
         let this = self.get_mut();
+        this.close();
         // Every slot, even if one's drop panics (the rest go while it unwinds).
         crate::raw::for_each_to_the_end(0..this.len, |index| this.slot_pinned(index).clear());
     }

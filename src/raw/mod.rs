@@ -1,7 +1,8 @@
-//! Every `unsafe` block of the crate, in four small modules: pin projection into slot
+//! Every `unsafe` block of the crate, in five small modules: pin projection into slot
 //! storage (`pin`); the heap block of per-child wakers and payloads (`block`) and the
 //! waker slot it wakes the gather through (`atomic_waker`); the storage of `Vec` gathers,
-//! whose outputs are written in place (`vec_slots`). Each block carries a `// SAFETY:`
+//! whose outputs are written in place (`vec_slots`); the inbox a growing set's handles
+//! push into (`inbox`, a spin lock around a `Vec`). Each block carries a `// SAFETY:`
 //! comment; Miri runs the no-runtime tests over all of them.
 //!
 //! This module uses nothing else of the crate (`tests/layout.rs` checks it): it offers
@@ -37,6 +38,9 @@
 //! - `atomic_waker::AtomicWaker::register` / `store`, the executor's `clone`, `drop` and
 //!   `wake_by_ref`: called while the slot is not being written (before taking
 //!   `REGISTERING`, or after letting go of it).
+//! - `inbox::Inbox`: no user code under its lock (a `Vec` push, a swap); the executor's
+//!   waker (`wake`, `register`) is called after the lock is let go, and a panic in it
+//!   leaves the pushed future queued for the next take.
 //! - `pin`: no user code.
 //!
 //! Nothing else in the module calls user code: between two of these calls, only
@@ -45,12 +49,14 @@
 use core::ops::Range;
 
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-mod atomic_waker;
+pub(crate) mod atomic_waker;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub(crate) mod block;
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+pub(crate) mod inbox;
 pub(crate) mod pin;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-mod sync;
+pub(crate) mod sync;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub(crate) mod vec_slots;
 

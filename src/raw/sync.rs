@@ -11,6 +11,16 @@ pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize};
 
 pub(crate) use core::sync::atomic::Ordering;
 
+/// What a spin lock does while it waits: a hint to the processor, or under loom a yield
+/// to another modelled thread (loom would otherwise explore the spin forever).
+#[inline]
+pub(crate) fn spin_loop() {
+    #[cfg(gather_loom)]
+    loom::thread::yield_now();
+    #[cfg(not(gather_loom))]
+    core::hint::spin_loop();
+}
+
 /// `core::cell::UnsafeCell` behind the closure-based access of loom's, so that loom can
 /// check every access to the cell for races.
 #[cfg(not(gather_loom))]
