@@ -485,9 +485,15 @@ impl<I: Input, L> Gather<I, L> {
     }
 
     /// The storage, pinned: for tests of storages that change while the gather runs.
-    #[cfg(any(test, feature = "alloc"))]
+    #[cfg(test)]
     pub(crate) fn slots_mut(self: Pin<&mut Self>) -> Pin<&mut I::Slots> {
         self.project().slots
+    }
+
+    /// The storage, to read.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn storage(&self) -> &I::Slots {
+        &self.slots
     }
 
     /// The storage, to push children into between polls: only for storage that is

@@ -31,9 +31,12 @@ pin_project_lite::pin_project! {
     ///
     /// [`push`](Self::push) adds a child at any time (before the group is polled, between
     /// polls, while its outcomes are being read) and returns its index: its place in push
-    /// order, from 0. Each child gets a waker of its own, so a wake re-polls that child
-    /// only, whatever the size of the group; children live in chunks that double in size
-    /// and never move, so a pushed child costs no allocation of its own.
+    /// order, from 0. A [`Handle`] pushes from inside the children (the
+    /// `TaskGroup.create_task` case) or from anywhere else. Each child gets a waker of its
+    /// own, so a wake re-polls that child only, whatever the size of the group; children
+    /// live in chunks that double in size and never move, so a pushed child costs no
+    /// allocation of its own. (Slots are not reused yet: a group keeps one per child ever
+    /// pushed until it is dropped.)
     ///
     /// Two ways to read it, one engine:
     ///
@@ -42,7 +45,9 @@ pin_project_lite::pin_project! {
     ///   has been handed out, and starts again when more are pushed: as with
     ///   `FuturesUnordered`, `None` means "empty for now", and
     ///   [`is_terminated`](FusedStream::is_terminated) is `true` from that `None` until the
-    ///   next push.
+    ///   next push. Children that finish between two polls of the group come out
+    ///   one per poll, each as soon as the group sees it; among those woken in the same
+    ///   interval the order is not promised.
     /// - **Awaited whole** (it is [`IntoFuture`]): a [`Gathered`](crate::Gathered) of every
     ///   outcome in push order, once every child has finished; or, with
     ///   [`fail_fast`](Self::fail_fast), every success in push order or the first error with
@@ -51,7 +56,8 @@ pin_project_lite::pin_project! {
     ///   in it): doing so panics.
     ///
     /// [`limit(n)`](Self::limit) runs at most `n` children at once: the others wait, in
-    /// push order, without being polled.
+    /// push order, without being polled. [`deadline(timer)`](Self::deadline) and
+    /// [`catch_panics()`](Self::catch_panics) work as on a [`Gather`].
     ///
     /// Dropping the group drops every child still in it.
     ///
@@ -364,9 +370,10 @@ where
     type Item = (usize, F::Output);
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut this = self.project();
-        this.gather.as_mut().slots_mut().take_in_pushed(cx);
-        if this.gather.remaining() == 0 {
+        let this = self.project();
+        // Children pushed through handles are taken in by the poll below (where a panic of
+        // the executor's waker, registered there, poisons the group as any other would).
+        if this.gather.remaining() == 0 && !this.gather.storage().has_pushed() {
             // Empty for now: ended, until the next push.
             *this.terminated = true;
             return Poll::Ready(None);

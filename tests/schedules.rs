@@ -75,6 +75,7 @@ fn every_seeded_scenario_matches_the_model() {
         Shape::SmallVec,
         Shape::Array,
         Shape::Iter,
+        Shape::Group,
     ] {
         assert!(covered.contains(&format!("{shape:?}")), "{shape:?}");
     }

@@ -214,9 +214,12 @@ fn unlimited_pass<T, Q: Queue>(
 ) {
     // Woken children first, but not the whole budget while children wait for their first
     // poll: children that keep waking themselves must not keep new ones from starting.
-    let woken_budget = BUDGET - FRESH_SHARE.min(queue(target).never_polled().len());
+    // (Asked only when the woken have taken the rest: a pass rarely gets that far.)
     let mut polled = 0;
-    while polled < woken_budget {
+    while polled < BUDGET {
+        if polled == BUDGET - FRESH_SHARE && !queue(target).never_polled().is_empty() {
+            break;
+        }
         let Some(index) = queue(target).next_woken() else {
             break;
         };

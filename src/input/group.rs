@@ -107,6 +107,11 @@ impl<F: Future> GroupSlots<F> {
             .clone()
     }
 
+    /// Whether children pushed through handles wait to be taken in. Runs no user code.
+    pub(crate) fn has_pushed(&self) -> bool {
+        self.inbox.as_ref().is_some_and(|inbox| !inbox.is_empty())
+    }
+
     /// Stores `pushed`, the futures that came through the inbox, in order.
     fn store_all(&mut self, pushed: Vec<F>) {
         for future in pushed {

@@ -114,6 +114,11 @@ impl<F> Inbox<F> {
         self.locked(|state| mem::take(&mut state.queue))
     }
 
+    /// Whether nothing waits in the inbox. Runs no user code.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.locked(|state| state.queue.is_empty())
+    }
+
     /// Closes the inbox if nothing waits in it: then no push is accepted any more, and
     /// `true`. Consumer only.
     pub(crate) fn close_if_empty(&self) -> bool {

@@ -170,6 +170,10 @@ pub enum Shape {
     SmallVec,
     Array,
     Iter,
+    /// A `Group`: the first child pushed before the first poll, each other one pushed
+    /// through a `Handle` by the child before it, at the start of that child's first poll
+    /// (the `TaskGroup.create_task` case).
+    Group,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -313,7 +317,7 @@ impl Scenario {
             waker,
             Some((W::Clone, S::ChildPoll) | (W::Drop, S::Environment))
         );
-        let shape = match c.below(5) {
+        let shape = match c.below(6) {
             0 if shared_waker => Shape::Array,
             0 => Shape::Vec,
             1 => Shape::SmallVec,
@@ -321,6 +325,9 @@ impl Scenario {
             2 => Shape::Array,
             3 if per_child => Shape::Vec,
             3 => Shape::FewVec,
+            // A group gives every child a waker of its own.
+            5 if shared_waker => Shape::Array,
+            5 => Shape::Group,
             _ => Shape::Iter,
         };
         let n = match shape {
@@ -682,6 +689,9 @@ struct World {
     ledger: Arc<Ledger>,
     /// Drops that were to panic but ran while a panic unwound (it would have aborted).
     unwinding_drops: Vec<String>,
+    /// A `Group` scenario's: pushes child `id + 1` (if any), called by child `id` at the
+    /// start of its first poll.
+    chain: Option<Rc<dyn Fn(usize)>>,
 }
 
 impl World {
@@ -822,7 +832,22 @@ impl Future for Child {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         let this = self.get_mut();
         let _site = at_site(Site::ChildPoll, Some(this.id));
-        match panic::catch_unwind(AssertUnwindSafe(|| this.poll_inner(cx))) {
+        // A group's child pushes the next one first thing, from inside its poll (the push
+        // wakes the caller's waker, which may panic: a panic of this poll, as any other).
+        let chain = {
+            let world = this.world.borrow();
+            world
+                .chain
+                .clone()
+                .filter(|_| world.fates[this.id].is_none())
+        };
+        let poll = || {
+            if let Some(chain) = chain {
+                chain(this.id);
+            }
+            this.poll_inner(cx)
+        };
+        match panic::catch_unwind(AssertUnwindSafe(poll)) {
             Ok(poll) => poll,
             Err(payload) => {
                 // The caller's waker panicked in this poll: the child panicked.
@@ -1057,6 +1082,32 @@ macro_rules! run_limited {
     }};
 }
 
+/// A group's modes: awaited whole (settle-all, fail-fast), or read as a stream.
+macro_rules! run_group_mode {
+    ($run:expr, $group:expr) => {{
+        let group = $group;
+        match $run.scenario.mode {
+            Mode::SettleAll => $run.settle_all(group.settle_all()),
+            Mode::FailFast => $run.fail_fast(group.fail_fast()),
+            Mode::AsCompleted { take } => $run.as_completed(group, take),
+        }
+    }};
+}
+
+/// A group's deadline and catch_panics layers (its limit comes with its making).
+macro_rules! run_group {
+    ($run:expr, $group:expr) => {{
+        let group = $group;
+        let timer = Timer($run.world.clone());
+        match ($run.scenario.deadline, $run.scenario.catch_panics) {
+            (false, false) => run_group_mode!($run, group),
+            (false, true) => run_group_mode!($run, group.catch_panics()),
+            (true, false) => run_group_mode!($run, group.deadline(timer)),
+            (true, true) => run_group_mode!($run, group.deadline(timer).catch_panics()),
+        }
+    }};
+}
+
 /// What a poisoned gather panics with when polled again.
 const POISONED: &str = "polled after one of its futures panicked";
 
@@ -1123,6 +1174,32 @@ pub fn run_in(mode: ModeKind, bytes: &[u8]) -> (Scenario, Report) {
     (scenario, report)
 }
 
+/// As [`run`], with a `Group` whatever the bytes say (a waker panic that only children
+/// sharing the gather's waker can raise is left out: a group's children have wakers of
+/// their own).
+pub fn run_group(bytes: &[u8]) -> (Scenario, Report) {
+    let mut choices = Choices::new(bytes);
+    let mut scenario = Scenario::decode(&mut choices);
+    scenario.shape = Shape::Group;
+    if let Some(
+        PanicPlan::Waker {
+            call: WakerCall::Clone,
+            site: Site::ChildPoll,
+            ..
+        }
+        | PanicPlan::Waker {
+            call: WakerCall::Drop,
+            site: Site::Environment,
+            ..
+        },
+    ) = scenario.panic
+    {
+        scenario.panic = None;
+    }
+    let report = run_scenario(&scenario, &mut choices);
+    (scenario, report)
+}
+
 /// Runs `scenario` with the schedule read from `choices`.
 pub fn run_scenario(scenario: &Scenario, choices: &mut Choices<'_>) -> Report {
     quiet_model_panics();
@@ -1160,30 +1237,11 @@ pub fn run_scenario(scenario: &Scenario, choices: &mut Choices<'_>) -> Report {
         fired: AtomicBool::new(false),
         ledger: ledger.clone(),
     });
-    let children = scenario.plans.iter().enumerate().map(|(id, &plan)| {
-        let mut w = world.borrow_mut();
-        // Under `limit(k)`, at most k children exist at once (a child is dropped as soon
-        // as it finishes): `gather_iter` makes each only when it may start.
-        if let (Shape::Iter, Some(limit)) = (scenario.shape, w.limit) {
-            let alive = w.alive;
-            assert!(
-                alive < limit,
-                "child {id} made while {alive} exist under limit({limit})"
-            );
-        }
-        w.made[id] = true;
-        w.alive += 1;
-        Child {
-            id,
-            plan,
-            polls_left: plan.pending_polls,
-            drop_panics: match scenario.panic {
-                Some(PanicPlan::ChildDrop { child, finished }) if child == id => Some(finished),
-                _ => None,
-            },
-            world: world.clone(),
-        }
-    });
+    let children = scenario
+        .plans
+        .iter()
+        .enumerate()
+        .map(|(id, &plan)| make_child(&world, scenario.shape, scenario.panic, id, plan));
     let mut run = Run {
         scenario,
         world: &world,
@@ -1198,6 +1256,28 @@ pub fn run_scenario(scenario: &Scenario, choices: &mut Choices<'_>) -> Report {
         Shape::FewVec => run_limited!(run, gather(children.collect::<Vec<_>>())),
         Shape::SmallVec => run_limited!(run, gather(children.collect::<SmallVec<[Child; 4]>>())),
         Shape::Iter => run_limited!(run, gather_iter(children)),
+        Shape::Group => {
+            let mut group = match scenario.limit {
+                Some(k) => gather::Group::new().limit(k),
+                None => gather::Group::new(),
+            };
+            let handle = group.handle();
+            let (plans, panic, shared) = (scenario.plans.clone(), scenario.panic, world.clone());
+            // Child `id` pushes child `id + 1`: made now, in input order.
+            let chain: Rc<dyn Fn(usize)> = Rc::new(move |id| {
+                if let Some(&plan) = plans.get(id + 1) {
+                    let child = make_child(&shared, Shape::Group, panic, id + 1, plan);
+                    let pushed = handle.push(child);
+                    assert_eq!(pushed.ok(), Some(id + 1), "pushed while the group runs");
+                }
+            });
+            let mut children = children;
+            if let Some(first) = children.next() {
+                world.borrow_mut().chain = Some(chain);
+                group.push(first);
+            }
+            run_group!(run, group)
+        }
         Shape::Array => {
             let array: [Child; ARRAY_LEN] = children.collect::<Vec<_>>().try_into().ok().unwrap();
             run_layered!(run, gather(array))
@@ -1205,6 +1285,38 @@ pub fn run_scenario(scenario: &Scenario, choices: &mut Choices<'_>) -> Report {
     };
     let panics = run.finish();
     Report { ending, panics }
+}
+
+/// Makes child `id` (it exists from now on).
+fn make_child(
+    world: &Shared,
+    shape: Shape,
+    panic: Option<PanicPlan>,
+    id: usize,
+    plan: Plan,
+) -> Child {
+    let mut w = world.borrow_mut();
+    // Under `limit(k)`, at most k children exist at once (a child is dropped as soon as it
+    // finishes): `gather_iter` makes each only when it may start.
+    if let (Shape::Iter, Some(limit)) = (shape, w.limit) {
+        let alive = w.alive;
+        assert!(
+            alive < limit,
+            "child {id} made while {alive} exist under limit({limit})"
+        );
+    }
+    w.made[id] = true;
+    w.alive += 1;
+    Child {
+        id,
+        plan,
+        polls_left: plan.pending_polls,
+        drop_panics: match panic {
+            Some(PanicPlan::ChildDrop { child, finished }) if child == id => Some(finished),
+            _ => None,
+        },
+        world: world.clone(),
+    }
 }
 
 /// The successes of a `Vec` gather take no more room than they need.
@@ -1568,6 +1680,9 @@ impl Run<'_, '_, '_> {
     /// strays and the wakes left (the gather is gone, its wakers must stay harmless), drops
     /// the timer's waker; then every check of the whole run.
     fn finish(&mut self) -> Vec<PanicEvent> {
+        // A group's chain holds the world and a handle: let go of both (the group is gone).
+        let chain = self.world.borrow_mut().chain.take();
+        drop(chain);
         let (threads, strays, pending, timer) = {
             let mut w = self.world.borrow_mut();
             (
@@ -1586,7 +1701,7 @@ impl Run<'_, '_, '_> {
         // those wakers live on. (Elsewhere the children hold the caller's waker itself.)
         let scenario = self.scenario;
         let per_child = match scenario.shape {
-            Shape::Vec => true,
+            Shape::Vec | Shape::Group => true,
             // Inline or few (up to 30): swept with the caller's waker, unless limited.
             Shape::FewVec | Shape::SmallVec | Shape::Iter => {
                 scenario.plans.len() > 30 || scenario.limit.is_some()
@@ -1835,7 +1950,7 @@ impl Run<'_, '_, '_> {
             assert_eq!(self.seen(&outcome), self.expected(index), "child {index}");
             self.caller_drop(outcome);
             let left = n - taken - 1;
-            if self.scenario.shape == Shape::Iter {
+            if matches!(self.scenario.shape, Shape::Iter | Shape::Group) {
                 // Children not made yet are not counted until the input has ended (or
                 // the deadline stopped it).
                 let (lower, upper) = stream.size_hint();
