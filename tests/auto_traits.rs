@@ -85,3 +85,21 @@ fn gather_is_unpin_when_children_are() {
     // A `Vec`'s children live in a boxed slice: moving the gather does not move them.
     assert!(is!(Unpin, gather(vec![Pinned(PhantomPinned)])));
 }
+
+#[test]
+fn a_group_and_its_handles_are_send_and_sync_when_children_are_and_always_unpin() {
+    fn assert_send_sync_unpin<T: Send + Sync + Unpin>(_: &T) {}
+    let mut group: gather::Group<Ready<u8>> = gather::Group::new();
+    let handle = group.handle();
+    assert_send_sync_unpin(&group);
+    assert_send_sync_unpin(&handle);
+
+    // Children that are not `Send` (an `Rc` inside): neither is the group nor its handle.
+    let mut local: gather::Group<Ready<Rc<u8>>> = gather::Group::new();
+    let local_handle = local.handle();
+    assert!(!is!(Send, local));
+    assert!(!is!(Send, local_handle));
+    // `!Unpin` children live in chunks of their own: the group is `Unpin` all the same.
+    let pinned: gather::Group<Pinned> = gather::Group::new();
+    assert!(is!(Unpin, pinned));
+}

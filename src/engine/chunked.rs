@@ -89,9 +89,12 @@ pub(crate) struct Chunks {
     len: usize,
     /// Children `fresh..len` have never been polled.
     fresh: usize,
-    /// The block whose woken children come next: the pass goes round the blocks, so that
-    /// the children woken in one block do not starve those of another under the budget.
-    turn: usize,
+    /// Bit `k`: block `k` has woken children taken off its ready set and not polled yet.
+    listed: usize,
+    /// The block whose woken children come first in this pass: each pass starts one
+    /// further on, so that the children woken in one block do not starve those of another
+    /// under the budget.
+    turn: u32,
 }
 
 impl Chunks {
@@ -129,27 +132,39 @@ impl Queue for Chunks {
     fn collect_woken(&mut self) {
         // A block's wake marks it after pushing onto its ready set: a block marked after
         // this swap is read by the next pass, which its wake has asked for.
-        // Each pass starts at the next block: when the budget runs out inside one block's
-        // children, the others come first next time.
-        if !self.blocks.is_empty() {
-            self.turn = (self.turn + 1) % self.blocks.len();
-        }
         let mut woken = self.shared.woken.swap(0, Ordering::AcqRel);
+        self.listed |= woken;
         while woken != 0 {
             let chunk = woken.trailing_zeros() as usize;
             woken &= woken - 1;
             self.blocks[chunk].collect_woken();
         }
+        // Each pass starts one block further on.
+        self.turn = (self.turn + 1) % (self.blocks.len().max(1) as u32);
     }
 
     fn next_woken(&mut self) -> Option<usize> {
-        for _ in 0..self.blocks.len() {
-            if let Some(local) = self.blocks[self.turn].next_woken() {
-                return Some(start(self.turn) + local);
+        loop {
+            if self.listed == 0 {
+                return None;
             }
-            self.turn = (self.turn + 1) % self.blocks.len();
+            // The first listed block from `turn` on, round to the start.
+            let from_turn = self.listed & (usize::MAX << self.turn);
+            let chunk = if from_turn != 0 {
+                from_turn
+            } else {
+                self.listed
+            }
+            .trailing_zeros();
+            let block = &mut self.blocks[chunk as usize];
+            let next = block.next_woken();
+            if !block.has_left(false) {
+                self.listed &= !(1 << chunk);
+            }
+            if let Some(local) = next {
+                return Some(start(chunk as usize) + local);
+            }
         }
-        None
     }
 
     fn never_polled(&self) -> Range<usize> {
@@ -162,8 +177,7 @@ impl Queue for Chunks {
     }
 
     fn has_left(&self, may_start: bool) -> bool {
-        self.blocks.iter().any(|block| block.has_left(false))
-            || (may_start && self.fresh < self.len)
+        self.listed != 0 || (may_start && self.fresh < self.len)
     }
 
     fn waker(&self, slot: usize) -> ManuallyDrop<Waker> {
