@@ -578,6 +578,20 @@ impl<I: Input, L> Gather<I, L> {
     {
         let this = self.project();
         let mut slots = this.slots;
+        if I::Slots::GROWS {
+            // A storage that takes children in from elsewhere hears if the poll unwinds
+            // (the gather is then poisoned, and must take no more in).
+            let mut slots = OnUnwind(slots);
+            let poll =
+                this.engine
+                    .poll::<YIELDS, _, _>(slots.0.as_mut(), this.layers, cx, finished);
+            let output = poll.map(|pass| (complete(slots.0.as_mut(), pass), pass));
+            // Not unwound: nothing to tell.
+            core::mem::forget(slots);
+            let (output, pass) = ready!(output);
+            this.engine.close(pass);
+            return Poll::Ready(output);
+        }
         let pass =
             ready!(this
                 .engine
@@ -585,6 +599,16 @@ impl<I: Input, L> Gather<I, L> {
         let output = complete(slots, pass);
         this.engine.close(pass);
         Poll::Ready(output)
+    }
+}
+
+/// Tells the storage that the poll unwound (see [`Slots::poisoned`]), unless forgotten.
+struct OnUnwind<'a, S: Slots>(Pin<&'a mut S>);
+
+impl<S: Slots> Drop for OnUnwind<'_, S> {
+    fn drop(&mut self) {
+        // Dropped only by an unwind: a poll that returns forgets it.
+        self.0.as_mut().poisoned();
     }
 }
 

@@ -403,7 +403,8 @@ where
     L: Layer<<Pushed<F> as crate::input::Input>::Slots>,
 {
     fn is_terminated(&self) -> bool {
-        self.terminated
+        // Until the next push: the owner's resets the flag, a handle's shows in the inbox.
+        self.terminated && !self.gather.storage().has_pushed()
     }
 }
 

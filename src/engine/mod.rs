@@ -322,7 +322,7 @@ impl<R> Engine<R> {
         let len = slots.len();
         let running = slots.children() - self.finished;
         let mut remaining = running;
-        let mut complete = remaining == 0 && (!S::GROWS || slots.exhausted());
+        let mut complete = remaining == 0 && (!S::GROWS || slots.as_mut().ends_intake());
         let mut yielded = None;
         self.readiness
             .pass::<YIELDS>(
@@ -360,7 +360,9 @@ impl<R> Engine<R> {
         if let Some(index) = yielded {
             return Poll::Ready(Pass::Yielded(index));
         }
-        if complete || (S::GROWS && self.finished == slots.children() && slots.exhausted()) {
+        if complete
+            || (S::GROWS && self.finished == slots.children() && slots.as_mut().ends_intake())
+        {
             return Poll::Ready(Pass::Complete);
         }
         self.readiness.after_pass(running, done);

@@ -29,7 +29,7 @@ pub(crate) const SWEEP_UP_TO: usize = 30;
 
 /// The part of a pass's budget kept for children never polled while any wait: woken
 /// children that keep waking themselves take at most the rest, so new ones still start.
-const FRESH_SHARE: usize = BUDGET / 4;
+pub(crate) const FRESH_SHARE: usize = BUDGET / 4;
 
 /// A sweep that gives way to per-child wakers once it wastes polls: for a gather of a few
 /// children on the heap, where per-child wakers cost no new allocation.

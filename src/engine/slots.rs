@@ -56,6 +56,19 @@ pub trait Slots {
         true
     }
 
+    /// [`exhausted`](Self::exhausted), asked by the engine when the answer completes the
+    /// gather: a storage whose children also come from elsewhere (a group's handles)
+    /// stops taking them in, in the same step, if it says yes.
+    #[inline]
+    fn ends_intake(self: Pin<&mut Self>) -> bool {
+        self.exhausted()
+    }
+
+    /// What a poll that unwinds leaves behind: the gather is poisoned, and a storage that
+    /// takes children in from elsewhere stops (nothing pushed later would run).
+    #[inline]
+    fn poisoned(self: Pin<&mut Self>) {}
+
     /// Takes in the children pushed since the last pass (a growing set's, through its
     /// handles), before the engine counts them; `cx` is the gather's, for the pushes to
     /// come to wake. Called only for a storage that [grows](Self::GROWS).

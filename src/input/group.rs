@@ -188,13 +188,26 @@ impl<F: Future> Slots for GroupSlots<F> {
         }
     }
 
-    /// Asked by the engine only when it would complete: whether no child waits in the
-    /// inbox. If none does, the inbox closes in the same step (later pushes are refused,
-    /// not lost); if one does, the gather goes on (the push woke it).
+    /// Whether no child waits in the inbox (a query: it changes nothing).
     fn exhausted(&self) -> bool {
+        !self.has_pushed()
+    }
+
+    /// Asked by the engine when it would complete: if no child waits in the inbox, the
+    /// inbox closes in the same step (later pushes are refused, not lost); if one does,
+    /// the gather goes on (the push woke it).
+    fn ends_intake(self: Pin<&mut Self>) -> bool {
         self.inbox
             .as_ref()
             .map_or(true, |inbox| inbox.close_if_empty())
+    }
+
+    fn poisoned(self: Pin<&mut Self>) {
+        // Refuse pushes from now on; what waits goes with the group's drop (not here,
+        // during the unwind, where a panicking drop would abort).
+        if let Some(inbox) = &self.inbox {
+            inbox.refuse();
+        }
     }
 
     fn stop_intake(self: Pin<&mut Self>) {
@@ -206,7 +219,7 @@ impl<F: Future> Slots for GroupSlots<F> {
     fn take_in_to_cut_off(self: Pin<&mut Self>, cx: &mut Context<'_>, _: bool) -> Option<usize> {
         let this = self.get_mut();
         let next = this.cut_from?;
-        if next == this.len && !this.exhausted() {
+        if next == this.len && !Pin::new(&mut *this).ends_intake() {
             // Pushed through a handle after the deadline: each is cut off too.
             let pushed = this.inbox.as_ref().map(|inbox| inbox.take(cx.waker()));
             this.store_all(pushed.unwrap_or_default());

@@ -25,7 +25,7 @@ use smallvec::SmallVec;
 
 use super::Input;
 use crate::engine::limit::Limit;
-use crate::engine::per_child::{Adaptive, Tentative, Wakers, SWEEP_UP_TO};
+use crate::engine::per_child::{Adaptive, Tentative, Wakers, FRESH_SHARE, SWEEP_UP_TO};
 use crate::engine::readiness::{Readiness, Visit, BUDGET};
 use crate::engine::slot::{Slot, Step};
 use crate::engine::slots::{CompoundErrorOf, CutOff, ResultSlots, Slots, UniformSlots};
@@ -690,21 +690,28 @@ impl Window {
         self.wakers.register(cx.waker());
         self.wakers.collect_woken();
         let mut polled = 0;
-        // The children woken before this pass (one woken during it waits for the next).
-        while polled < BUDGET {
-            let Some(slot) = self.wakers.next_woken() else {
-                break;
-            };
-            if self.poll(slots.as_mut(), slot, &mut visit, &mut polled) {
-                return;
+        // The children woken before this pass (one woken during it waits for the next),
+        // then the children taken in at the first poll, until each has been polled once:
+        // the woken leave those a share of the budget, so that children that keep waking
+        // themselves cannot keep them from starting, and take what the others leave.
+        for share in [BUDGET - FRESH_SHARE, BUDGET] {
+            while polled < share {
+                if share < BUDGET && self.polled == self.started {
+                    break; // no share to keep
+                }
+                let Some(slot) = self.wakers.next_woken() else {
+                    break;
+                };
+                if self.poll(slots.as_mut(), slot, &mut visit, &mut polled) {
+                    return;
+                }
             }
-        }
-        // The children taken in at the first poll, until each has been polled once.
-        while polled < BUDGET && self.polled < self.started {
-            let slot = self.polled;
-            self.polled += 1;
-            if self.poll(slots.as_mut(), slot, &mut visit, &mut polled) {
-                return;
+            while polled < BUDGET && self.polled < self.started {
+                let slot = self.polled;
+                self.polled += 1;
+                if self.poll(slots.as_mut(), slot, &mut visit, &mut polled) {
+                    return;
+                }
             }
         }
         // Then new children, while a slot is free. (The local ready list is empty by now:

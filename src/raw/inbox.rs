@@ -128,6 +128,12 @@ impl<F> Inbox<F> {
         })
     }
 
+    /// Refuses pushes from now on, leaving what waits in place (for [`close`](Self::close)
+    /// to hand over). Consumer only.
+    pub(crate) fn refuse(&self) {
+        self.locked(|state| state.closed = true);
+    }
+
     /// Closes the inbox for good; returns what waited in it (for the consumer to drop,
     /// outside the lock). Lets go of the consumer's waker. Consumer only, once.
     pub(crate) fn close(&self) -> Vec<F> {
