@@ -10,22 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use common::{drive, manual, poll_with, shuffled, yield_now, CountingWaker, DropLog};
+use common::{manual, poll_next, poll_with, run, shuffled, yield_now, CountingWaker, DropLog};
 use futures::stream::FusedStream;
 use futures::{Stream, StreamExt};
 use gather::Group;
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
-
-/// Runs `future` to its end, failing on a lost wake or a hang.
-fn run<F: Future>(future: F) -> F::Output {
-    drive(future, 100_000)
-}
-
-fn poll_next<S: Stream + Unpin>(stream: &mut S) -> Poll<Option<S::Item>> {
-    let (_, waker) = CountingWaker::new();
-    stream.poll_next_unpin(&mut Context::from_waker(&waker))
-}
 
 #[test]
 fn push_returns_the_push_order_from_zero() {

@@ -13,48 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use common::test_waker::TestWaker;
-use common::{drive, manual, poll_with, yield_now, CountingWaker, DropLog, Handle};
+use common::{manual, poll_with, yield_now, CountingWaker, DropLog, Handle};
+use common::{poll_next, quiet, run, size};
 use futures::stream::FusedStream;
 use futures::{Stream, StreamExt};
 use gather::Group;
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
-
-/// Small under Miri, larger natively.
-const fn size(native: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        native
-    }
-}
-
-fn run<F: Future>(future: F) -> F::Output {
-    drive(future, 100_000)
-}
-
-fn poll_next<S: Stream + Unpin>(stream: &mut S) -> Poll<Option<S::Item>> {
-    let (_, waker) = CountingWaker::new();
-    stream.poll_next_unpin(&mut Context::from_waker(&waker))
-}
-
-fn quiet() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let msg = info
-                .payload()
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            if !msg.starts_with("boom") {
-                default(info);
-            }
-        }));
-    });
-}
 
 fn message(payload: Box<dyn std::any::Any + Send>) -> String {
     payload

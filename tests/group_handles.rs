@@ -14,47 +14,13 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use common::test_waker::TestWaker;
 use common::{drive, manual, CountingWaker, DropLog};
+use common::{poll_next, quiet, run, size};
 use futures::stream::FusedStream;
 use futures::{Stream, StreamExt};
 use gather::{Group, TimedOut};
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 type SendBoxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
-const fn size(native: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        native
-    }
-}
-
-fn run<F: Future>(future: F) -> F::Output {
-    drive(future, 100_000)
-}
-
-fn poll_next<S: Stream + Unpin>(stream: &mut S) -> Poll<Option<S::Item>> {
-    let (_, waker) = CountingWaker::new();
-    stream.poll_next_unpin(&mut Context::from_waker(&waker))
-}
-
-fn quiet() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let msg = info
-                .payload()
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            if !msg.starts_with("boom") {
-                default(info);
-            }
-        }));
-    });
-}
 
 /// A future that panics ("boom: drop") when dropped, and counts its drops.
 struct PanicOnDrop(Arc<AtomicUsize>);

@@ -408,3 +408,42 @@ macro_rules! runtime_cases {
         )*
     };
 }
+
+/// A size: `native`, or `miri` under Miri (which is slow).
+pub const fn size(native: usize, miri: usize) -> usize {
+    if cfg!(miri) {
+        miri
+    } else {
+        native
+    }
+}
+
+/// Runs `future` to its end, failing on a lost wake or a hang (see [`drive`]).
+pub fn run<F: Future>(future: F) -> F::Output {
+    drive(future, 100_000)
+}
+
+/// Polls `stream` once with a waker of its own.
+pub fn poll_next<S: futures::Stream + Unpin>(stream: &mut S) -> Poll<Option<S::Item>> {
+    let (_, waker) = CountingWaker::new();
+    futures::StreamExt::poll_next_unpin(stream, &mut Context::from_waker(&waker))
+}
+
+/// Silences the panics a test raises on purpose (their messages start with "boom").
+pub fn quiet() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            if !msg.starts_with("boom") {
+                default(info);
+            }
+        }));
+    });
+}
