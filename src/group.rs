@@ -47,7 +47,9 @@ pin_project_lite::pin_project! {
     ///   [`is_terminated`](FusedStream::is_terminated) is `true` from that `None` until the
     ///   next push. Children that finish between two polls of the group come out
     ///   one per poll, each as soon as the group sees it; among those woken in the same
-    ///   interval the order is not promised.
+    ///   interval the order is not promised. (Under a sustained load of children that keep
+    ///   waking themselves, the chunks take turns: nothing starves, but the children of a
+    ///   small chunk may be polled up to a few times as often as those of a large one.)
     /// - **Awaited whole** (it is [`IntoFuture`]): a [`Gathered`](crate::Gathered) of every
     ///   outcome in push order, once every child has finished; or, with
     ///   [`fail_fast`](Self::fail_fast), every success in push order or the first error with
