@@ -100,6 +100,15 @@ impl Future for Event {
     }
 }
 
+/// A group of `n` children that stay pending, logged as `kid{i}` when dropped.
+fn pending_kids(log: &DropLog, n: usize) -> Group<Boxed<'static, ()>> {
+    let mut group: Group<Boxed<'static, ()>> = Group::new();
+    for i in 0..n {
+        group.push(Box::pin(log.future(format!("kid{i}"), pending())));
+    }
+    group
+}
+
 /// Polls `group` once with `waker` (an executor's, here a `TestWaker`'s).
 fn poll_group_with<F: Future>(
     group: &mut Group<F>,
@@ -676,16 +685,13 @@ fn a_childs_drop_panicking_as_it_finishes_poisons_and_its_output_drops_once() {
     }
 }
 
-/// The executor's waker panics in `clone` as the group registers it in its second block:
+/// The executor's waker panics in `clone` as the group registers it (a second executor):
 /// poisoned; dropped, every clone of the waker is released.
 #[test]
 fn the_executors_waker_clone_panicking_poisons_and_releases_every_clone() {
     quiet();
     let log = DropLog::new();
-    let mut group: Group<Boxed<'_, ()>> = Group::new();
-    for i in 0..100 {
-        group.push(Box::pin(log.future(format!("kid{i}"), pending())));
-    }
+    let mut group = pending_kids(&log, 100);
     let tw = TestWaker::new();
     let waker = tw.waker();
     assert!(poll_group_with(&mut group, &waker).is_pending());
@@ -715,10 +721,7 @@ fn the_executors_waker_clone_panicking_poisons_and_releases_every_clone() {
 fn the_executors_wake_panicking_in_the_self_wake_poisons() {
     quiet();
     let log = DropLog::new();
-    let mut group: Group<Boxed<'_, ()>> = Group::new();
-    for i in 0..200 {
-        group.push(Box::pin(log.future(format!("kid{i}"), pending())));
-    }
+    let mut group = pending_kids(&log, 200);
     let tw = TestWaker::new();
     let waker = tw.waker();
     tw.panic_on_wakes(1);
@@ -1253,10 +1256,7 @@ fn dropping_a_group_whose_executor_waker_drop_panics_panics_once_and_drops_every
     quiet();
     for n in [64, 65, 300] {
         let log = DropLog::new();
-        let mut group: Group<Boxed<'_, ()>> = Group::new();
-        for i in 0..n {
-            group.push(Box::pin(log.future(format!("kid{i}"), pending())));
-        }
+        let mut group = pending_kids(&log, n);
         let tw = TestWaker::new();
         let waker = tw.waker();
         assert!(poll_group_with(&mut group, &waker).is_pending());

@@ -739,6 +739,17 @@ fn busy(times: usize, polls: Arc<AtomicUsize>) -> impl Future<Output = usize> + 
     })
 }
 
+/// Poll counters, one per child.
+fn counters(n: usize) -> Vec<Arc<AtomicUsize>> {
+    (0..n).map(|_| Arc::new(AtomicUsize::new(0))).collect()
+}
+
+/// The fewest and the most polls any child had.
+fn fewest_and_most(polls: &[Arc<AtomicUsize>]) -> (usize, usize) {
+    let counts = polls.iter().map(|p| p.load(SeqCst));
+    (counts.clone().min().unwrap(), counts.max().unwrap())
+}
+
 #[test]
 fn a_woken_child_is_polled_in_the_next_pass_despite_a_flood_of_fresh_children() {
     // 1 child woken by the test, then 1,000 children pushed at once that stay pending:
@@ -760,7 +771,7 @@ fn under_a_limit_a_vec_gather_of_busy_children_finishes_each_in_bounded_passes()
     // gather(Vec).limit(k) with k > BUDGET of self-waking children: each finishes, and
     // the never-started ones start as places free up.
     let n = size(400, 150);
-    let polls: Vec<Arc<AtomicUsize>> = (0..n).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let polls = counters(n);
     let children: Vec<_> = polls.iter().map(|p| busy(3, p.clone())).collect();
     let out = drive(gather::gather(children).limit(size(200, 140)), 10_000);
     assert_eq!(out.into_results(), vec![3; n]);
@@ -772,7 +783,7 @@ fn under_a_limit_a_vec_gather_of_busy_children_finishes_each_in_bounded_passes()
 #[test]
 fn gather_iter_under_a_limit_of_busy_children_starts_every_one() {
     let n = size(300, 140);
-    let polls: Vec<Arc<AtomicUsize>> = (0..n).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let polls = counters(n);
     let children = polls.iter().map(|p| busy(1_000_000, p.clone()));
     let mut gathered = Box::pin(gather::gather_iter(children).limit(size(200, 135)));
     let (_, waker) = CountingWaker::new();
@@ -797,9 +808,7 @@ fn busy_children_of_a_group_under_a_limit_are_all_polled_though_chunks_take_turn
     // fairness across chunks is still to come (the growing-set issue).
     let running = size(300, 140);
     let mut group: Group<SendBoxed<usize>> = Group::new().limit(running);
-    let polls: Vec<Arc<AtomicUsize>> = (0..running)
-        .map(|_| Arc::new(AtomicUsize::new(0)))
-        .collect();
+    let polls = counters(running);
     for p in &polls {
         group.push(Box::pin(busy(1_000_000, p.clone())));
     }
@@ -809,8 +818,7 @@ fn busy_children_of_a_group_under_a_limit_are_all_polled_though_chunks_take_turn
     for _ in 0..size(100, 20) {
         assert_eq!(poll_next(&mut group), Poll::Pending);
     }
-    let min = polls.iter().map(|p| p.load(SeqCst)).min().unwrap();
-    let max = polls.iter().map(|p| p.load(SeqCst)).max().unwrap();
+    let (min, max) = fewest_and_most(&polls);
     assert!(min > 0, "a running child never polled");
     assert!(
         max <= 5 * min,
@@ -825,15 +833,14 @@ fn equally_busy_children_of_a_group_are_all_polled_though_chunks_take_turns() {
     // one chunk up to about twice as often as those of another (measured: 32 to 51).
     let n = size(300, 140);
     let mut group: Group<SendBoxed<usize>> = Group::new();
-    let polls: Vec<Arc<AtomicUsize>> = (0..n).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let polls = counters(n);
     for p in &polls {
         group.push(Box::pin(busy(1_000_000, p.clone())));
     }
     for _ in 0..size(100, 20) {
         assert_eq!(poll_next(&mut group), Poll::Pending);
     }
-    let min = polls.iter().map(|p| p.load(SeqCst)).min().unwrap();
-    let max = polls.iter().map(|p| p.load(SeqCst)).max().unwrap();
+    let (min, max) = fewest_and_most(&polls);
     assert!(min > 0, "a busy child never polled");
     assert!(
         max <= 3 * min,
@@ -845,7 +852,7 @@ fn equally_busy_children_of_a_group_are_all_polled_though_chunks_take_turns() {
 fn equally_busy_children_of_a_vec_gather_are_polled_about_equally_often() {
     // The reference the group test compares to.
     let n = size(300, 140);
-    let polls: Vec<Arc<AtomicUsize>> = (0..n).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let polls = counters(n);
     let children: Vec<_> = polls.iter().map(|p| busy(1_000_000, p.clone())).collect();
     let mut gathered = Box::pin(gather::gather(children));
     let (_, waker) = CountingWaker::new();
@@ -853,15 +860,14 @@ fn equally_busy_children_of_a_vec_gather_are_polled_about_equally_often() {
     for _ in 0..size(100, 20) {
         assert!(gathered.as_mut().poll(&mut cx).is_pending());
     }
-    let min = polls.iter().map(|p| p.load(SeqCst)).min().unwrap();
-    let max = polls.iter().map(|p| p.load(SeqCst)).max().unwrap();
+    let (min, max) = fewest_and_most(&polls);
     assert!(2 * max <= 3 * min, "unfair: min {min}, max {max}");
 }
 
 #[test]
 fn gather_iter_without_a_limit_of_busy_children_starts_every_one() {
     let n = size(300, 140);
-    let polls: Vec<Arc<AtomicUsize>> = (0..n).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let polls = counters(n);
     let children = polls.iter().map(|p| busy(1_000_000, p.clone()));
     let mut gathered = Box::pin(gather::gather_iter(children));
     let (_, waker) = CountingWaker::new();
@@ -876,7 +882,7 @@ fn gather_iter_without_a_limit_of_busy_children_starts_every_one() {
 #[test]
 fn gather_stream_under_a_limit_of_busy_children_starts_every_one() {
     let n = size(300, 140);
-    let polls: Vec<Arc<AtomicUsize>> = (0..n).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let polls = counters(n);
     let children = futures::stream::iter(
         polls
             .iter()
@@ -900,7 +906,7 @@ fn gather_stream_under_a_limit_of_busy_children_starts_every_one() {
 #[test]
 fn small_vec_under_a_limit_of_busy_children_starts_every_one() {
     let n = size(300, 140);
-    let polls: Vec<Arc<AtomicUsize>> = (0..n).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let polls = counters(n);
     let children: gather::SmallVec<[_; 4]> =
         polls.iter().map(|p| busy(1_000_000, p.clone())).collect();
     let mut gathered = Box::pin(gather::gather(children).limit(size(200, 135)));
