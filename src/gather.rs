@@ -19,6 +19,7 @@ use crate::input::Input;
 #[cfg(feature = "std")]
 use crate::layer::catch_panics::{CatchPanics, Panicked};
 use crate::layer::deadline::{AddDeadline, TimedOut};
+use crate::layer::graceful::{Graceful, StopSignal, StopSlots};
 use crate::layer::{Layer, NoDeadline};
 use crate::results::gathered::Gathered;
 
@@ -383,6 +384,131 @@ impl<I: Input, L> Gather<I, L> {
         Gather {
             slots: self.slots,
             layers: CatchPanics::new(self.layers),
+            engine: self.engine,
+        }
+    }
+
+    /// Stops gracefully: when a child fails, or the [`deadline`](Self::deadline) fires, the
+    /// gather raises `signal` and lets the children still running wind down (roll back a
+    /// transaction, close a connection politely) before it drops what is left. This is
+    /// what `asyncio.TaskGroup` does when a task fails (it cancels the others and waits for
+    /// them), and `asyncio.wait_for` on a timeout. Without it, a failure (under
+    /// [`fail_fast`](Self::fail_fast)) or the deadline drops the children at once, as
+    /// `Drop` is all Rust has for them.
+    ///
+    /// The children borrow `signal` (a [`StopSignal`](crate::StopSignal) made before the
+    /// gather) and check it ([`is_raised`](crate::StopSignal::is_raised)) or await it
+    /// ([`raised`](crate::StopSignal::raised), in a `select` with their own work, say).
+    /// When the stop begins:
+    ///
+    /// 1. the signal is raised, once, and `grace()` makes the grace timer (any future, like
+    ///    the deadline's timer: made now, so that a `sleep` counts from the stop);
+    /// 2. no child starts any more: those waiting for a place under a
+    ///    [`limit`](Self::limit) (and those a lazy input has not taken out yet) never run.
+    ///    Every child still running is polled again (it sees the signal) and from then on
+    ///    as it wakes;
+    /// 3. the grace period ends when every child still running has finished, or when the
+    ///    grace timer fires (the deadline's timer is not polled during it); the children
+    ///    still running then are dropped, and the gather completes. The grace timer is
+    ///    first polled after the poll that showed every running child the signal: each
+    ///    gets at least one poll after the raise, however short the grace.
+    ///
+    /// Children that finish during the grace period keep their outcomes, successes and
+    /// errors alike. A child that stopped because it was asked to says so with an error
+    /// made from [`Stopped`](crate::Stopped) (the error type implements
+    /// [`StopError`](crate::StopError)): it was stopped on request, not a failure. What
+    /// the children that never got to finish count as depends on why the stop began:
+    ///
+    /// | the stop began at | cut off (dropped, or never started) | stopped on request |
+    /// |---|---|---|
+    /// | the first error (any mode) | `Err(E::from(Stopped))` | its own error (`is_stopped()`) |
+    /// | the deadline | `Err(E::from(TimedOut { index }))` | its own error (`is_stopped()`) |
+    ///
+    /// Per mode:
+    ///
+    /// - **Settle all** (`.await`): every outcome, in input order, as always; the first
+    ///   error now also begins the stop. [`Gathered::failures`] and
+    ///   [`Gathered::stopped`] tell the failures from the children that stopped.
+    /// - **[`fail_fast`](Self::fail_fast)**: `Ok` with every success if every child
+    ///   succeeded (a deadline that fired counts for nothing if every child still running
+    ///   then finished with a success in the grace period). Otherwise the
+    ///   [`CompoundError`](crate::CompoundError) holds the failures, with their indices:
+    ///   the first, those that failed during the grace period, and the children cut off
+    ///   by the deadline; the children that stopped on request (and, after a failure, the
+    ///   ones cut off: also `Stopped`) are left out, as `CancelledError`s are of a
+    ///   `TaskGroup`'s `ExceptionGroup`, unless nothing else failed. Successes that came in
+    ///   the grace period are dropped with the rest, as fail-fast's successes always are:
+    ///   to learn which children did succeed, settle all.
+    /// - **[`as_completed`](Self::as_completed)**: the stopped children's outcomes are
+    ///   handed out as they come; once the grace period is over, the children cut off,
+    ///   one per item, in input order.
+    /// - With **[`catch_panics`](Self::catch_panics)**, a caught panic is a failure like
+    ///   any other: it begins the stop, and one during the grace period joins the
+    ///   failures.
+    ///
+    /// Dropping the gather during the grace period drops every child at once, as always:
+    /// drop stays synchronous. A gather without this layer pays nothing for it (no space,
+    /// no check in its polls); one with it pays, once, a wake per child it stops.
+    ///
+    /// The children's outputs must be `Result<_, E>` with `E:` [`StopError`](crate::StopError).
+    /// Call it after the other layers (`deadline`, `catch_panics`, `limit`), before the
+    /// mode.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the gather was already polled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather::{gather, StopSignal};
+    /// # use core::future::pending;
+    /// # use futures::executor::block_on;
+    /// use futures::future::{select, Either};
+    /// use std::cell::RefCell;
+    ///
+    /// type Error = Box<dyn std::error::Error + Send + Sync>;
+    ///
+    /// let stop = StopSignal::new();
+    /// let undone = RefCell::new(Vec::new());
+    /// let transfer = |id: u32, fails: bool| {
+    ///     let (stop, undone) = (&stop, &undone);
+    ///     async move {
+    ///         if fails {
+    ///             return Err::<u32, Error>("insufficient funds".into());
+    ///         }
+    ///         // Work that would take long, unless asked to stop.
+    ///         match select(pending::<()>(), stop.raised()).await {
+    ///             Either::Left(_) => Ok(id),
+    ///             Either::Right((stopped, _)) => {
+    ///                 undone.borrow_mut().push(id); // roll back
+    ///                 Err(stopped.into())
+    ///             }
+    ///         }
+    ///     }
+    /// };
+    /// let transfers = vec![transfer(0, false), transfer(1, true), transfer(2, false)];
+    /// // The grace timer: any future (here, one that never fires).
+    /// let gathered = block_on(gather(transfers).graceful(&stop, pending::<()>));
+    /// assert_eq!(*undone.borrow(), [0, 2]);
+    /// assert_eq!(gathered.stopped().collect::<Vec<_>>(), [0, 2]);
+    /// let failure = gathered.into_failures().unwrap();
+    /// assert_eq!(failure.to_string(), "1 of 3 futures failed: [1] insufficient funds");
+    /// ```
+    pub fn graceful<'s, G, T>(
+        self,
+        signal: &'s StopSignal,
+        grace: G,
+    ) -> Gather<I, Graceful<'s, L, G, T>>
+    where
+        G: FnOnce() -> T,
+        T: Future,
+        I::Slots: StopSlots,
+    {
+        assert_fresh!(self, "graceful");
+        Gather {
+            slots: self.slots,
+            layers: Graceful::new(self.layers, signal, grace),
             engine: self.engine,
         }
     }

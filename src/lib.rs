@@ -137,6 +137,7 @@ pub use crate::input::Input;
 #[cfg(feature = "std")]
 pub use crate::layer::catch_panics::{CatchPanics, Panicked};
 pub use crate::layer::deadline::{AddDeadline, Deadline, TimedOut};
+pub use crate::layer::graceful::{Graceful, Raised, StopSignal};
 pub use crate::layer::NoDeadline;
 pub use crate::mode::as_completed::{AsCompleted, Done, ForEach, NextCompleted, UntilError};
 pub use crate::mode::fail_fast::FailFast;
@@ -148,6 +149,7 @@ pub use crate::results::compound::{
 #[cfg(feature = "alloc")]
 pub use crate::results::dyn_error::DynError;
 pub use crate::results::gathered::{Gathered, Outcomes, SliceOutcomes};
+pub use crate::results::stopped::{StopError, Stopped};
 /// `smallvec`'s `SmallVec`: the input and output type of [`gather_iter`] gathers (and an
 /// input of [`gather`]), re-exported so that naming them needs no dependency of your own.
 #[cfg(feature = "alloc")]

@@ -71,4 +71,20 @@ impl Window {
     pub(crate) fn set_active(&mut self, active: usize) {
         self.active = active;
     }
+
+    /// A graceful stop: the children waiting for a place never start.
+    pub(crate) fn stop_starting(&mut self) {
+        if self.limited() {
+            self.limit = 0;
+        }
+    }
+
+    /// How many of the `unfinished` children run: under a limit, those that started.
+    pub(crate) fn running(&self, unfinished: usize) -> usize {
+        if self.limited() {
+            self.active
+        } else {
+            unfinished
+        }
+    }
 }

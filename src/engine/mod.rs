@@ -20,7 +20,7 @@ use core::fmt;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use crate::layer::Layer;
+use crate::layer::{Cause, Layer};
 use crate::raw::for_each_to_the_end;
 use readiness::{Readiness, Visit};
 use slot::Step;
@@ -164,29 +164,109 @@ impl<R> Engine<R> {
         let from = match layers.as_mut().cut_off_from().copied() {
             Some(from) => from,
             None => {
-                if let Poll::Ready(pass) =
-                    self.pass::<YIELDS, S, L>(slots.as_mut(), cx, &mut finished)
-                {
+                let stopping = if L::GRACEFUL {
+                    layers.as_mut().stopping()
+                } else {
+                    None
+                };
+                let mut failed = false;
+                let pass =
+                    self.pass::<YIELDS, S, L>(slots.as_mut(), cx, &mut finished, stopping, &mut failed);
+                let stops = L::GRACEFUL && failed && pass != Poll::Ready(Pass::Complete);
+                if stops {
+                    self.start_stop::<S, L>(slots.as_mut(), layers.as_mut(), cx, Cause::Failure);
+                }
+                if let Poll::Ready(pass) = pass {
                     return Poll::Ready(pass);
                 }
                 // Children that finished in this poll count as finished, whatever the timer.
-                if !layers.as_mut().poll_timer(cx) {
+                // (A stop that began in it waits for the pass that shows the children the
+                // signal.)
+                if stops || !self.timers_fired::<S, L>(slots.as_mut(), layers.as_mut(), cx) {
                     self.phase = Phase::Waiting;
                     return Poll::Pending;
                 }
-                slots.as_mut().stop_intake();
                 0
             }
         };
-        let (pass, next) = if from == 0 {
-            self.cut_off_all::<S, L>(slots, cx, &mut finished)
+        let cause = if L::GRACEFUL {
+            layers.as_mut().stopping().unwrap_or(Cause::Deadline)
         } else {
-            self.next_cut_off::<S, L>(slots, from, cx, &mut finished)
+            Cause::Deadline
+        };
+        let (pass, next) = if from == 0 {
+            self.cut_off_all::<S, L>(slots, cause, cx, &mut finished)
+        } else {
+            self.next_cut_off::<S, L>(slots, from, cause, cx, &mut finished)
         };
         if let Some(from) = layers.cut_off_from() {
             *from = next;
         }
         Poll::Ready(pass)
+    }
+
+    /// After a pass that left children pending: whether the children still running are
+    /// to be cut off now. Without a graceful layer, when the deadline fires (then no more
+    /// children are taken in). With one, when the grace period is over: the deadline's
+    /// firing (or, in the pass, a failure) began a stop, and the children still running
+    /// have all finished since, or the grace timer has fired.
+    #[inline]
+    fn timers_fired<S, L>(
+        &mut self,
+        mut slots: Pin<&mut S>,
+        mut layers: Pin<&mut L>,
+        cx: &mut Context<'_>,
+    ) -> bool
+    where
+        S: Slots + ?Sized,
+        L: Layer<S>,
+        R: Readiness<S>,
+    {
+        if !L::GRACEFUL {
+            if !layers.poll_timer(cx) {
+                return false;
+            }
+            slots.stop_intake();
+            return true;
+        }
+        if layers.as_mut().stopping().is_none() {
+            if !layers.as_mut().poll_timer(cx) {
+                return false;
+            }
+            // The grace period begins with a pass that shows every child still running
+            // the signal (the stop wakes the gather for it); the grace timer is polled
+            // after that pass.
+            self.start_stop::<S, L>(slots.as_mut(), layers.as_mut(), cx, Cause::Deadline);
+            return false;
+        }
+        let unfinished = slots.children() - self.finished;
+        if self.readiness.running(unfinished) > 0 && !layers.as_mut().poll_grace(cx) {
+            return false;
+        }
+        layers.end_grace();
+        true
+    }
+
+    /// Begins a graceful stop for `cause`: no more children are taken in or started, the
+    /// signal is raised, and every child still running is polled again (by the next
+    /// pass, which the readiness wakes the gather for) to see it, before the grace timer
+    /// is first polled.
+    #[cold]
+    fn start_stop<S, L>(
+        &mut self,
+        slots: Pin<&mut S>,
+        mut layers: Pin<&mut L>,
+        cx: &mut Context<'_>,
+        cause: Cause,
+    ) where
+        S: Slots + ?Sized,
+        L: Layer<S>,
+        R: Readiness<S>,
+    {
+        let mut slots = slots;
+        slots.as_mut().stop_intake();
+        layers.as_mut().start_stop(cause);
+        self.readiness.stop(slots, cx);
     }
 
     /// Ends the poll that returned `Ready(pass)`, once the driver is done with it.
@@ -209,6 +289,7 @@ impl<R> Engine<R> {
     fn cut_off_all<S, L>(
         &mut self,
         mut slots: Pin<&mut S>,
+        cause: Cause,
         cx: &mut Context<'_>,
         finished: &mut impl FnMut(Pin<&mut S>, usize) -> After,
     ) -> (Pass, usize)
@@ -222,7 +303,7 @@ impl<R> Engine<R> {
         // while that panic unwinds (the gather is then poisoned).
         for_each_to_the_end(0..len, |place| {
             let slot = slots.in_input_order(place);
-            let cut_off = L::cut_off(slots.as_mut(), slot);
+            let cut_off = L::cut_off(slots.as_mut(), slot, cause);
             if cut_off && yielded.is_none() {
                 self.finished += 1;
                 if finished(slots.as_mut(), slot) == After::Yield {
@@ -232,7 +313,7 @@ impl<R> Engine<R> {
         });
         match yielded {
             Some((slot, place)) => (Pass::Yielded(slot), place + 1),
-            None => self.drain::<S, L>(slots, cx, true, finished),
+            None => self.drain::<S, L>(slots, cause, cx, true, finished),
         }
     }
 
@@ -245,6 +326,7 @@ impl<R> Engine<R> {
         &mut self,
         mut slots: Pin<&mut S>,
         from: usize,
+        cause: Cause,
         cx: &mut Context<'_>,
         finished: &mut impl FnMut(Pin<&mut S>, usize) -> After,
     ) -> (Pass, usize)
@@ -262,7 +344,7 @@ impl<R> Engine<R> {
                 return (Pass::Yielded(slot), place + 1);
             }
         }
-        self.drain::<S, L>(slots, cx, false, finished)
+        self.drain::<S, L>(slots, cause, cx, false, finished)
     }
 
     /// After the deadline, the children a lazy input still holds: each is taken in and
@@ -272,6 +354,7 @@ impl<R> Engine<R> {
     fn drain<S, L>(
         &mut self,
         mut slots: Pin<&mut S>,
+        cause: Cause,
         cx: &mut Context<'_>,
         heard: bool,
         finished: &mut impl FnMut(Pin<&mut S>, usize) -> After,
@@ -283,7 +366,7 @@ impl<R> Engine<R> {
         let past = slots.len();
         if S::GROWS {
             while let Some(slot) = slots.as_mut().take_in_to_cut_off(cx, heard) {
-                if L::cut_off(slots.as_mut(), slot) {
+                if L::cut_off(slots.as_mut(), slot, cause) {
                     self.finished += 1;
                     if finished(slots.as_mut(), slot) == After::Yield {
                         return (Pass::Yielded(slot), past);
@@ -301,11 +384,18 @@ impl<R> Engine<R> {
 
     /// Runs one pass over the children that may make progress, each polled through the
     /// layers `L` (which may catch a panic). `Pending` when children are left to wait for.
+    ///
+    /// Under a graceful layer, `stopping` says whether a stop has begun; if not, `failed`
+    /// is set when a child fails (the caller begins the stop), and a driver's
+    /// [`After::Complete`] does not end the pass: the gather completes once the stop is
+    /// over.
     fn pass<const YIELDS: bool, S, L>(
         &mut self,
         mut slots: Pin<&mut S>,
         cx: &mut Context<'_>,
         finished: &mut impl FnMut(Pin<&mut S>, usize) -> After,
+        stopping: Option<Cause>,
+        failed: &mut bool,
     ) -> Poll<Pass>
     where
         S: Slots + ?Sized,
@@ -333,6 +423,9 @@ impl<R> Engine<R> {
                     Step::NotRunning => Visit::Skipped,
                     Step::Pending => Visit::Pending,
                     Step::Finished => {
+                        if L::GRACEFUL && stopping.is_none() && L::failed(&slots, i) {
+                            *failed = true;
+                        }
                         // (Below zero for a storage that took children in during the pass.)
                         remaining = remaining.wrapping_sub(1);
                         match finished(slots, i) {
@@ -340,7 +433,13 @@ impl<R> Engine<R> {
                                 yielded = Some(i);
                                 Visit::Stop
                             }
-                            After::Continue if S::GROWS || remaining > 0 => Visit::Finished,
+                            After::Complete if !L::GRACEFUL => {
+                                complete = true;
+                                Visit::Stop
+                            }
+                            After::Continue | After::Complete if S::GROWS || remaining > 0 => {
+                                Visit::Finished
+                            }
                             After::Complete | After::Continue => {
                                 complete = true;
                                 Visit::Stop

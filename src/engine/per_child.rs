@@ -300,6 +300,17 @@ fn limited_pass<T, Q: Queue>(
     }
 }
 
+/// A graceful stop, for a per-child readiness: the children waiting for a place never
+/// start, and every child polled so far is woken (a finished one is skipped by the next
+/// pass), as is the gather (children never polled are polled by the next pass anyway).
+pub(crate) fn stop_per_child<Q: Queue>(queue: &Q, window: &mut Window, cx: &mut Context<'_>) {
+    window.stop_starting();
+    for slot in 0..queue.never_polled().start {
+        queue.waker(slot).wake_by_ref();
+    }
+    cx.waker().wake_by_ref();
+}
+
 /// Per-child wakers in a block of their own, allocated at the first poll.
 #[derive(Debug, Default)]
 pub struct Wakers {
@@ -325,6 +336,18 @@ impl<S: ?Sized> Readiness<S> for Wakers {
             cx,
             |(_, slots), index, cx| visit(slots.as_mut(), index, cx),
         );
+    }
+
+    fn stop(&mut self, _: Pin<&mut S>, cx: &mut Context<'_>) {
+        match &self.block {
+            Some(block) => stop_per_child(block, &mut self.window, cx),
+            None => cx.waker().wake_by_ref(),
+        }
+    }
+
+    #[inline]
+    fn running(&self, unfinished: usize) -> usize {
+        self.window.running(unfinished)
     }
 }
 
@@ -378,6 +401,21 @@ impl<S: Slots + ?Sized> Readiness<S> for Adaptive {
             Adaptive::Sweep(sweep) => sweep.pass::<YIELDS>(slots, len, cx, visit),
             Adaptive::Tentative(sweep) => sweep.pass::<YIELDS, _>(slots, len, cx, visit),
             Adaptive::Wakers(wakers) => wakers.pass::<YIELDS>(slots, len, cx, visit),
+        }
+    }
+
+    fn stop(&mut self, slots: Pin<&mut S>, cx: &mut Context<'_>) {
+        match self {
+            Adaptive::Wakers(wakers) => wakers.stop(slots, cx),
+            Adaptive::Sweep(_) | Adaptive::Tentative(_) => cx.waker().wake_by_ref(),
+        }
+    }
+
+    #[inline]
+    fn running(&self, unfinished: usize) -> usize {
+        match self {
+            Adaptive::Wakers(wakers) => Readiness::<S>::running(wakers, unfinished),
+            Adaptive::Sweep(_) | Adaptive::Tentative(_) => unfinished,
         }
     }
 

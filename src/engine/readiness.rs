@@ -70,4 +70,21 @@ pub trait Readiness<S: ?Sized> {
     fn after_pass(&mut self, running: usize, finished: usize) {
         let _ = (running, finished);
     }
+
+    /// A graceful stop has begun (see `layer/graceful.rs`): no child that has not started
+    /// (one waiting for a place under a limit) starts any more, and every child still
+    /// running is to be polled again, to see the signal. The sweep polls every running
+    /// child at each pass anyway: it wakes the gather for one more.
+    #[inline]
+    fn stop(&mut self, slots: Pin<&mut S>, cx: &mut Context<'_>) {
+        let _ = slots;
+        cx.waker().wake_by_ref();
+    }
+
+    /// How many of the `unfinished` children are running: all of them, but under a limit,
+    /// where the rest wait for a place (and, once a stop began, never start).
+    #[inline]
+    fn running(&self, unfinished: usize) -> usize {
+        unfinished
+    }
 }

@@ -649,6 +649,29 @@ impl<In: Intake> Readiness<LazySlots<In>> for Lazy {
             Readiness::<LazySlots<In>>::after_pass(all, running, finished);
         }
     }
+
+    fn stop(&mut self, slots: Pin<&mut LazySlots<In>>, cx: &mut Context<'_>) {
+        match self {
+            Lazy::All(all) => all.stop(slots, cx),
+            // Every slot of the window (a free one is skipped by the next pass): the intake
+            // has stopped, so no child waits for one.
+            Lazy::Window(window) => {
+                for slot in 0..slots.len() {
+                    window.wakers.waker(slot).wake_by_ref();
+                }
+                cx.waker().wake_by_ref();
+            }
+            Lazy::Fresh { .. } => cx.waker().wake_by_ref(),
+        }
+    }
+
+    #[inline]
+    fn running(&self, unfinished: usize) -> usize {
+        match self {
+            Lazy::All(all) => Readiness::<LazySlots<In>>::running(all, unfinished),
+            Lazy::Window(_) | Lazy::Fresh { .. } => unfinished,
+        }
+    }
 }
 
 /// How many children a stream gather without a limit runs at once: its window is made at

@@ -8,7 +8,7 @@ use core::task::{Context, Poll};
 
 use super::Input;
 use crate::engine::limit::{Limit, Window};
-use crate::engine::per_child::{per_child_pass, Tentative, SWEEP_UP_TO};
+use crate::engine::per_child::{per_child_pass, stop_per_child, Tentative, SWEEP_UP_TO};
 use crate::engine::readiness::{Readiness, Visit};
 use crate::engine::slot::Step;
 use crate::engine::slots::{CutOff, ResultSlots, Slots, UniformSlots};
@@ -148,6 +148,21 @@ impl<F: Future> Readiness<VecSlots<F>> for OwnWakers {
                 cx,
                 |slots, index, cx| visit(Pin::new(slots), index, cx),
             ),
+        }
+    }
+
+    fn stop(&mut self, slots: Pin<&mut VecSlots<F>>, cx: &mut Context<'_>) {
+        match self {
+            OwnWakers::Sweep(_) => cx.waker().wake_by_ref(),
+            OwnWakers::PerChild(window) => stop_per_child(slots.get_mut().block(), window, cx),
+        }
+    }
+
+    #[inline]
+    fn running(&self, unfinished: usize) -> usize {
+        match self {
+            OwnWakers::Sweep(_) => unfinished,
+            OwnWakers::PerChild(window) => window.running(unfinished),
         }
     }
 

@@ -9,10 +9,10 @@ use core::pin::Pin;
 use core::task::Context;
 use std::panic::catch_unwind;
 
-use super::deadline::{AddDeadline, Deadline};
-use super::{Layer, NoDeadline};
+use super::deadline::AddDeadline;
+use super::{Cause, Layer};
 use crate::engine::slot::Step;
-use crate::engine::slots::{CutOff, Slots};
+use crate::engine::slots::{CompoundErrorOf, CutOff, ResultSlots, Slots};
 
 /// The error of a child that panicked in a gather that
 /// [catches panics](crate::Gather::catch_panics). Children's error types take it through
@@ -81,6 +81,7 @@ impl<L> crate::sealed::Layers for CatchPanics<L> {}
 
 impl<L: Layer<S>, S: CutOff<Panicked> + ?Sized> Layer<S> for CatchPanics<L> {
     const CUTS_OFF: bool = L::CUTS_OFF;
+    const GRACEFUL: bool = L::GRACEFUL;
 
     fn poll_child(mut slots: Pin<&mut S>, slot: usize, cx: &mut Context<'_>) -> Step
     where
@@ -111,8 +112,37 @@ impl<L: Layer<S>, S: CutOff<Panicked> + ?Sized> Layer<S> for CatchPanics<L> {
         self.project().inner.cut_off_from()
     }
 
-    fn cut_off(slots: Pin<&mut S>, index: usize) -> bool {
-        L::cut_off(slots, index)
+    fn cut_off(slots: Pin<&mut S>, index: usize, cause: Cause) -> bool {
+        L::cut_off(slots, index, cause)
+    }
+
+    #[inline]
+    fn failed(slots: &S, slot: usize) -> bool {
+        L::failed(slots, slot)
+    }
+
+    #[inline]
+    fn stopping(self: Pin<&mut Self>) -> Option<Cause> {
+        self.project().inner.stopping()
+    }
+
+    fn start_stop(self: Pin<&mut Self>, cause: Cause) {
+        self.project().inner.start_stop(cause);
+    }
+
+    fn poll_grace(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        self.project().inner.poll_grace(cx)
+    }
+
+    fn end_grace(self: Pin<&mut Self>) {
+        self.project().inner.end_grace();
+    }
+
+    fn take_failures(slots: Pin<&mut S>, failed: usize) -> Option<CompoundErrorOf<S>>
+    where
+        S: ResultSlots,
+    {
+        L::take_failures(slots, failed)
     }
 }
 
@@ -125,10 +155,10 @@ fn drop_quietly(payload: Box<dyn Any + Send>) {
     }
 }
 
-impl AddDeadline for CatchPanics<NoDeadline> {
-    type With<F> = CatchPanics<Deadline<F>>;
+impl<L: AddDeadline> AddDeadline for CatchPanics<L> {
+    type With<F> = CatchPanics<L::With<F>>;
 
     fn add_deadline<F>(self, timer: F) -> Self::With<F> {
-        CatchPanics::new(NoDeadline.add_deadline(timer))
+        CatchPanics::new(self.inner.add_deadline(timer))
     }
 }

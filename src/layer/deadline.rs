@@ -6,7 +6,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::Context;
 
-use super::{Layer, NoDeadline};
+use super::{Cause, Layer, NoDeadline};
 use crate::engine::slots::CutOff;
 
 /// The error of a child that was still running when a gather's
@@ -93,7 +93,7 @@ impl<F: Future, S: CutOff<TimedOut> + ?Sized> Layer<S> for Deadline<F> {
         self.project().cut_off_from.as_mut()
     }
 
-    fn cut_off(slots: Pin<&mut S>, slot: usize) -> bool {
+    fn cut_off(slots: Pin<&mut S>, slot: usize, _: Cause) -> bool {
         let index = slots.input_index(slot);
         slots.cut_off(slot, || TimedOut { index })
     }

@@ -1,6 +1,8 @@
 //! The layers over the poll loop, one file each: `deadline.rs` (a timer; when it fires,
-//! every child still running is cut off) and `catch_panics.rs` (a child's panic becomes
-//! its error). `limit` is a property of the readiness (`engine/limit.rs`).
+//! every child still running is cut off), `catch_panics.rs` (a child's panic becomes its
+//! error) and `graceful.rs` (when a child fails or the deadline fires, the children still
+//! running are asked to stop and get a grace period before they are cut off). `limit` is a
+//! property of the readiness (`engine/limit.rs`).
 //!
 //! This file holds what the engine polls through: the [`Layer`] trait, and
 //! [`NoDeadline`], the layers a gather has by default. A layer may use the engine's storage
@@ -9,12 +11,22 @@
 #[cfg(feature = "std")]
 pub(crate) mod catch_panics;
 pub(crate) mod deadline;
+pub(crate) mod graceful;
 
 use core::pin::Pin;
 use core::task::Context;
 
 use crate::engine::slot::Step;
-use crate::engine::slots::Slots;
+use crate::engine::slots::{CompoundErrorOf, ResultSlots, Slots};
+
+/// Why the children still running are stopped: what they are cut off as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The deadline fired: they time out (`TimedOut`).
+    Deadline,
+    /// A child failed, under a graceful layer: they are stopped (`Stopped`).
+    Failure,
+}
 
 /// The layers over a gather's poll loop: its deadline ([`NoDeadline`] or [`Deadline`]),
 /// and whether it catches its children's panics ([`CatchPanics`](crate::CatchPanics)).
@@ -44,9 +56,59 @@ pub trait Layer<S: ?Sized>: crate::sealed::Layers {
     /// are still to be handed to the driver.
     fn cut_off_from(self: Pin<&mut Self>) -> Option<&mut usize>;
     #[doc(hidden)]
-    /// If child `index` is still running, drops it and stores `Err(TimedOut)` for it;
-    /// returns whether it did.
-    fn cut_off(slots: Pin<&mut S>, index: usize) -> bool;
+    /// If child `index` is still running, drops it and stores its error for `cause`
+    /// (`Err(TimedOut)`, or under a graceful layer `Err(Stopped)` after a failure); returns
+    /// whether it did.
+    fn cut_off(slots: Pin<&mut S>, index: usize, cause: Cause) -> bool;
+
+    // A graceful layer's stop (see `graceful.rs`); the engine asks only if `GRACEFUL`.
+
+    #[doc(hidden)]
+    /// Whether these layers stop gracefully: a failure or the deadline raises a signal,
+    /// and the children still running get a grace period before they are cut off.
+    const GRACEFUL: bool = false;
+    #[doc(hidden)]
+    /// Whether child `slot`, which has just finished, failed: what starts the stop.
+    #[inline]
+    fn failed(slots: &S, slot: usize) -> bool {
+        let _ = (slots, slot);
+        false
+    }
+    #[doc(hidden)]
+    /// Why the stop began, once it has.
+    #[inline]
+    fn stopping(self: Pin<&mut Self>) -> Option<Cause> {
+        None
+    }
+    #[doc(hidden)]
+    /// Begins the stop: raises the signal, makes the grace timer.
+    #[inline]
+    fn start_stop(self: Pin<&mut Self>, cause: Cause) {
+        let _ = cause;
+    }
+    #[doc(hidden)]
+    /// Polls the grace timer; returns whether it has fired.
+    #[inline]
+    fn poll_grace(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
+        let _ = cx;
+        true
+    }
+    #[doc(hidden)]
+    /// Ends the grace period: the children left are cut off now (`cut_off_from` is
+    /// `Some` from here on).
+    #[inline]
+    fn end_grace(self: Pin<&mut Self>) {}
+    #[doc(hidden)]
+    /// Moves the errors fail-fast reports out of `slots` (`failed` is a capacity hint):
+    /// every error, or under a graceful layer the failures without the children that
+    /// stopped on request.
+    #[inline]
+    fn take_failures(slots: Pin<&mut S>, failed: usize) -> Option<CompoundErrorOf<S>>
+    where
+        S: ResultSlots,
+    {
+        slots.take_errors(failed)
+    }
 }
 
 /// No deadline: what a gather has unless [`deadline`](crate::Gather::deadline) gives it
@@ -67,7 +129,7 @@ impl<S: ?Sized> Layer<S> for NoDeadline {
         None
     }
 
-    fn cut_off(_: Pin<&mut S>, _: usize) -> bool {
+    fn cut_off(_: Pin<&mut S>, _: usize, _: Cause) -> bool {
         false
     }
 }

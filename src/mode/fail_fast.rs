@@ -138,6 +138,16 @@ where
         self.project()
             .gather
             .poll_with::<false, _>(cx, finished, |mut slots, _| {
+                if L::GRACEFUL {
+                    // The stop is over: whatever failed in any poll of it.
+                    return match L::take_failures(slots.as_mut(), failed.get()) {
+                        None => Ok(slots.take_outputs().into_successes()),
+                        Some(errors) => {
+                            slots.clear();
+                            Err(errors)
+                        }
+                    };
+                }
                 // Without a deadline, the pass stopped at its first failure: at most one.
                 debug_assert!(L::CUTS_OFF || failed.get() <= 1);
                 let failed = if L::CUTS_OFF {

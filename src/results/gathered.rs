@@ -1,6 +1,7 @@
 //! [`Gathered`]: every outcome of a settled gather, in input order.
 
 use super::compound::{CompoundError, ErrorStore, Inline};
+use super::stopped::StopError;
 #[cfg(feature = "alloc")]
 use super::dyn_error::{of_type, DynError};
 
@@ -281,6 +282,68 @@ impl<O: Outcomes> Gathered<O> {
             return None;
         }
         self.into_result().err()
+    }
+}
+
+impl<O: Outcomes> Gathered<O>
+where
+    O::Error: StopError,
+{
+    /// The errors of the children that failed, with their indices, in input order:
+    /// [`errors`](Self::errors) without those of the children that stopped on request
+    /// (under [`graceful`](crate::Gather::graceful)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather::Stopped;
+    /// # use core::future::ready;
+    /// # use futures::executor::block_on;
+    /// # type Error = Box<dyn std::error::Error + Send + Sync>;
+    /// let gathered = block_on(gather::gather([
+    ///     ready(Err::<(), Error>("refused".into())),
+    ///     ready(Err(Stopped.into())),
+    /// ]));
+    /// let failures: Vec<_> = gathered.failures().map(|(i, e)| (i, e.to_string())).collect();
+    /// assert_eq!(failures, [(0, "refused".to_string())]);
+    /// ```
+    pub fn failures(&self) -> impl Iterator<Item = (usize, &O::Error)> + '_ {
+        self.errors_where(|e| !e.is_stopped())
+    }
+
+    /// The indices of the children that stopped on request, in input order: those that
+    /// returned an error made from [`Stopped`](crate::Stopped), and those a graceful stop
+    /// cut off after a failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather::Stopped;
+    /// # use core::future::ready;
+    /// # use futures::executor::block_on;
+    /// let gathered = block_on(gather::gather([ready(Ok(1)), ready(Err(Stopped))]));
+    /// assert_eq!(gathered.stopped().collect::<Vec<_>>(), [1]);
+    /// ```
+    pub fn stopped(&self) -> impl Iterator<Item = usize> + '_ {
+        self.errors()
+            .filter(|(_, e)| e.is_stopped())
+            .map(|(index, _)| index)
+    }
+
+    /// The failures as a [`CompoundError`], without the children that stopped on
+    /// request; `None` when nothing else failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather::Stopped;
+    /// # use core::future::ready;
+    /// # use futures::executor::block_on;
+    /// let gathered = block_on(gather::gather([ready(Ok::<(), _>(())), ready(Err(Stopped))]));
+    /// assert!(gathered.into_failures().is_none());
+    /// ```
+    pub fn into_failures(self) -> Option<CompoundError<O::Error, O::Store>> {
+        self.into_compound_error()?.subgroup(|e| !e.is_stopped())
     }
 }
 
