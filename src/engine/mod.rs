@@ -170,8 +170,13 @@ impl<R> Engine<R> {
                     None
                 };
                 let mut failed = false;
-                let pass =
-                    self.pass::<YIELDS, S, L>(slots.as_mut(), cx, &mut finished, stopping, &mut failed);
+                let pass = self.pass::<YIELDS, S, L>(
+                    slots.as_mut(),
+                    cx,
+                    &mut finished,
+                    stopping,
+                    &mut failed,
+                );
                 let stops = L::GRACEFUL && failed && pass != Poll::Ready(Pass::Complete);
                 if stops {
                     self.start_stop::<S, L>(slots.as_mut(), layers.as_mut(), cx, Cause::Failure);
@@ -412,7 +417,14 @@ impl<R> Engine<R> {
         let len = slots.len();
         let running = slots.children() - self.finished;
         let mut remaining = running;
-        let mut complete = remaining == 0 && (!S::GROWS || slots.as_mut().ends_intake());
+        // Once a graceful stop is under way, a storage that grows completes only when the
+        // grace is over: the children it still holds are then cut off, each with an
+        // outcome (see `drain`).
+        let may_complete = !(L::GRACEFUL && S::GROWS && stopping.is_some());
+        let mut complete =
+            may_complete && remaining == 0 && (!S::GROWS || slots.as_mut().ends_intake());
+        // Whether a child failed (graceful: the stop begins), and ended the pass.
+        let (mut failure, mut stopped_by_failure) = (false, false);
         let mut yielded = None;
         self.readiness
             .pass::<YIELDS>(
@@ -423,9 +435,8 @@ impl<R> Engine<R> {
                     Step::NotRunning => Visit::Skipped,
                     Step::Pending => Visit::Pending,
                     Step::Finished => {
-                        if L::GRACEFUL && stopping.is_none() && L::failed(&slots, i) {
-                            *failed = true;
-                        }
+                        let fails = L::GRACEFUL && stopping.is_none() && L::failed(&slots, i);
+                        failure |= fails;
                         // (Below zero for a storage that took children in during the pass.)
                         remaining = remaining.wrapping_sub(1);
                         match finished(slots, i) {
@@ -435,6 +446,14 @@ impl<R> Engine<R> {
                             }
                             After::Complete if !L::GRACEFUL => {
                                 complete = true;
+                                Visit::Stop
+                            }
+                            // A failure under a graceful layer ends the pass: no other child
+                            // is polled, or starts, before the stop begins.
+                            After::Continue | After::Complete
+                                if fails && (S::GROWS || remaining > 0) =>
+                            {
+                                stopped_by_failure = true;
                                 Visit::Stop
                             }
                             After::Continue | After::Complete if S::GROWS || remaining > 0 => {
@@ -456,13 +475,21 @@ impl<R> Engine<R> {
             len - remaining
         };
 
+        *failed = failure;
         if let Some(index) = yielded {
             return Poll::Ready(Pass::Yielded(index));
         }
         if complete
-            || (S::GROWS && self.finished == slots.children() && slots.as_mut().ends_intake())
+            || (may_complete
+                && S::GROWS
+                && self.finished == slots.children()
+                && slots.as_mut().ends_intake())
         {
             return Poll::Ready(Pass::Complete);
+        }
+        if stopped_by_failure {
+            // A pass the failure ended part-way says nothing of how the children wake.
+            return Poll::Pending;
         }
         self.readiness.after_pass(running, done);
         // Every pending child was polled and holds our waker; or the budget ran out and

@@ -134,7 +134,12 @@ pub trait StopSlots:
 {
 }
 
-impl<S> StopSlots for S where S: ResultSlots + CutOff<Stopped> + ?Sized, ErrorOf<S>: StopError {}
+impl<S> StopSlots for S
+where
+    S: ResultSlots + CutOff<Stopped> + ?Sized,
+    ErrorOf<S>: StopError,
+{
+}
 
 pin_project_lite::pin_project! {
     /// The graceful layer over the layers `L` (a deadline, panic capture): the signal it

@@ -1,9 +1,9 @@
 //! [`Gathered`]: every outcome of a settled gather, in input order.
 
 use super::compound::{CompoundError, ErrorStore, Inline};
-use super::stopped::StopError;
 #[cfg(feature = "alloc")]
 use super::dyn_error::{of_type, DynError};
+use super::stopped::StopError;
 
 /// Every outcome of a gather, in input order.
 ///
