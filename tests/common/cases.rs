@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use gather::{gather, gather_iter, GatherExt};
@@ -280,4 +281,119 @@ pub async fn limit_caps_running_children() {
     let gathered = gather(children).limit(4).await;
     assert_eq!(gathered.into_results(), (0..24).collect::<Vec<_>>());
     assert_eq!(most.load(Ordering::SeqCst), 4);
+}
+
+/// The children's error in the graceful cases.
+#[derive(Debug, PartialEq)]
+pub enum TxError {
+    Conflict(u64),
+    RolledBack,
+    TimedOut(usize),
+}
+
+impl From<gather::Stopped> for TxError {
+    fn from(_: gather::Stopped) -> Self {
+        TxError::RolledBack
+    }
+}
+
+impl gather::StopError for TxError {
+    fn is_stopped(&self) -> bool {
+        *self == TxError::RolledBack
+    }
+}
+
+impl From<gather::TimedOut> for TxError {
+    fn from(timed_out: gather::TimedOut) -> Self {
+        TxError::TimedOut(timed_out.index)
+    }
+}
+
+/// A transaction that works for a long time unless asked to stop; then it takes a few
+/// milliseconds to roll back, and says so.
+async fn transaction(
+    id: u64,
+    stop: &gather::StopSignal,
+    undone: &Mutex<Vec<u64>>,
+) -> Result<u64, TxError> {
+    use futures::future::{select, Either};
+    match select(Box::pin(delay_ms(10_000)), stop.raised()).await {
+        Either::Left(_) => Ok(id),
+        Either::Right((stopped, _)) => {
+            delay_ms(2).await;
+            undone.lock().unwrap().push(id);
+            Err(stopped.into())
+        }
+    }
+}
+
+/// Fail-fast under `graceful`, with the runtime's timer as the grace: a failure raises
+/// the signal, the transactions still running roll back, the one that ignores the
+/// signal is dropped when the grace timer fires, and the error holds the failure alone.
+pub async fn graceful_fail_fast_lets_the_others_roll_back<T: Future>(
+    sleep: impl Fn(Duration) -> T,
+) {
+    let stop = gather::StopSignal::new();
+    let undone = Mutex::new(Vec::new());
+    let started = Instant::now();
+    type Tx<'a> = Pin<Box<dyn Future<Output = Result<u64, TxError>> + Send + 'a>>;
+    let children: Vec<Tx<'_>> = vec![
+        Box::pin(transaction(0, &stop, &undone)),
+        Box::pin(async {
+            delay_ms(5).await;
+            Err(TxError::Conflict(1))
+        }),
+        Box::pin(transaction(2, &stop, &undone)),
+        Box::pin(async {
+            delay_ms(10_000).await; // deaf to the signal
+            Ok(3)
+        }),
+    ];
+    let error = gather(children)
+        .graceful(&stop, || sleep(Duration::from_millis(200)))
+        .fail_fast()
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the grace timer did not end it"
+    );
+    assert_eq!(
+        error.iter().collect::<Vec<_>>(),
+        [(1, &TxError::Conflict(1))]
+    );
+    let mut undone = undone.into_inner().unwrap();
+    undone.sort_unstable();
+    assert_eq!(undone, [0, 2]);
+}
+
+/// Settle-all with a deadline under `graceful`: the deadline raises the signal, the
+/// children it would have cut off wind down, the deaf one times out.
+pub async fn graceful_deadline_lets_the_cut_off_children_wind_down<T: Future>(
+    sleep: impl Fn(Duration) -> T,
+) {
+    let stop = gather::StopSignal::new();
+    let undone = Mutex::new(Vec::new());
+    type Tx<'a> = Pin<Box<dyn Future<Output = Result<u64, TxError>> + Send + 'a>>;
+    let children: Vec<Tx<'_>> = vec![
+        Box::pin(async {
+            delay_ms(5).await;
+            Ok(0)
+        }),
+        Box::pin(transaction(1, &stop, &undone)),
+        Box::pin(async {
+            delay_ms(10_000).await;
+            Ok(2)
+        }),
+    ];
+    let gathered = gather(children)
+        .deadline(sleep(Duration::from_millis(100)))
+        .graceful(&stop, || sleep(Duration::from_millis(200)))
+        .await;
+    assert_eq!(gathered.stopped().collect::<Vec<_>>(), [1]);
+    assert_eq!(
+        gathered.into_results(),
+        [Ok(0), Err(TxError::RolledBack), Err(TxError::TimedOut(2))]
+    );
+    assert_eq!(*undone.lock().unwrap(), [1]);
 }

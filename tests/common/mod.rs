@@ -383,6 +383,18 @@ macro_rules! runtime_cases {
             run($crate::common::cases::deadline_cuts_off_slow_children($sleep));
         }
 
+        #[test]
+        fn graceful_fail_fast_lets_the_others_roll_back() {
+            let run = $run;
+            run($crate::common::cases::graceful_fail_fast_lets_the_others_roll_back($sleep));
+        }
+
+        #[test]
+        fn graceful_deadline_lets_the_cut_off_children_wind_down() {
+            let run = $run;
+            run($crate::common::cases::graceful_deadline_lets_the_cut_off_children_wind_down($sleep));
+        }
+
         $crate::runtime_cases!(@cases $run;
             settle_all_keeps_input_order_whatever_order_children_finish,
             settle_all_keeps_every_error_with_its_index,
