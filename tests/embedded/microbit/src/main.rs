@@ -17,7 +17,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use board::{check, millis};
 use embassy_executor::Spawner;
 use embassy_time::Timer;
-use gather::{gather, CompoundError, Gathered, Inline, TimedOut};
+use gather::{gather, CompoundError, Gathered, Inline, StopError, StopSignal, Stopped, TimedOut};
 
 /// The core clock of QEMU's nRF51: 16 MHz.
 const CORE_HZ: u32 = 16_000_000;
@@ -26,6 +26,20 @@ const CORE_HZ: u32 = 16_000_000;
 enum SensorError {
     Offline(u8),
     TimedOut(usize),
+    /// Stopped on request: it wound down when the gather raised its stop signal.
+    Stopped,
+}
+
+impl From<Stopped> for SensorError {
+    fn from(_: Stopped) -> Self {
+        SensorError::Stopped
+    }
+}
+
+impl StopError for SensorError {
+    fn is_stopped(&self) -> bool {
+        *self == SensorError::Stopped
+    }
 }
 
 impl From<TimedOut> for SensorError {
@@ -75,6 +89,8 @@ async fn main(_spawner: Spawner) {
     fail_fast_drops_the_siblings().await;
     as_completed_yields_in_completion_order().await;
     a_deadline_cuts_off_the_slow_child().await;
+    a_failure_stops_the_others_gracefully().await;
+    a_deadline_stops_the_others_gracefully().await;
 
     board::finish();
 }
@@ -194,5 +210,84 @@ async fn a_deadline_cuts_off_the_slow_child() {
     check(
         gathered.results()[1] == Err(SensorError::TimedOut(1)),
         "deadline: the slow child timed out, with its index",
+    );
+}
+
+/// A logger that runs until it is asked to stop (or `fail_after` ms pass: then it fails),
+/// and takes `wind_down` ms of SysTick time to flush before it says it stopped;
+/// `deaf` ones never look at the signal.
+async fn logger(
+    stop: &StopSignal,
+    fail_after: Option<u64>,
+    wind_down: u64,
+    deaf: bool,
+) -> Result<u16, SensorError> {
+    if let Some(ms) = fail_after {
+        Timer::after_millis(ms).await;
+        return Err(SensorError::Offline(0));
+    }
+    if deaf {
+        Timer::after_millis(500).await;
+        return Ok(0);
+    }
+    let stopped = stop.raised().await;
+    Timer::after_millis(wind_down).await;
+    Err(stopped.into())
+}
+
+async fn a_failure_stops_the_others_gracefully() {
+    let stop = StopSignal::new();
+    let start = millis();
+    let gathered = gather([
+        logger(&stop, None, 3, false),
+        logger(&stop, Some(5), 0, false),
+        logger(&stop, None, 1, false),
+        logger(&stop, None, 0, true),
+    ])
+    .graceful(&stop, || Timer::after_millis(30))
+    .await;
+    let elapsed = millis() - start;
+    check(stop.is_raised(), "graceful: the failure raised the signal");
+    check(
+        (35..100).contains(&elapsed),
+        "graceful: the SysTick grace timer ended it, 30 ms after the failure",
+    );
+    check(
+        gathered.results()
+            == &[
+                Err(SensorError::Stopped),
+                Err(SensorError::Offline(0)),
+                Err(SensorError::Stopped),
+                Err(SensorError::Stopped),
+            ],
+        "graceful: the listeners wound down, the deaf one was cut off as stopped",
+    );
+    check(
+        gathered.failures().count() == 1 && gathered.stopped().count() == 3,
+        "graceful: one failure, three stopped",
+    );
+}
+
+async fn a_deadline_stops_the_others_gracefully() {
+    let stop = StopSignal::new();
+    let result: Result<[u16; 3], CompoundError<SensorError, Inline<3>>> = gather([
+        logger(&stop, None, 2, false),
+        logger(&stop, None, 0, true),
+        logger(&stop, None, 4, false),
+    ])
+    .deadline(Timer::after_millis(10))
+    .graceful(&stop, || Timer::after_millis(20))
+    .fail_fast()
+    .await;
+    let errors = match result {
+        Ok(_) => {
+            check(false, "graceful deadline: the deaf logger timed out");
+            return;
+        }
+        Err(errors) => errors,
+    };
+    check(
+        errors.len() == 1 && errors.first() == (1, &SensorError::TimedOut(1)),
+        "graceful deadline: the error holds the deaf logger's timeout, not the stopped ones",
     );
 }
