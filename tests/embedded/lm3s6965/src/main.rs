@@ -22,7 +22,7 @@ use board::{check, millis};
 use embassy_executor::Spawner;
 use embassy_time::Timer;
 use embedded_alloc::LlffHeap;
-use gather::{gather, gather_iter, TimedOut};
+use gather::{gather, gather_iter, StopError, StopSignal, Stopped, TimedOut};
 
 /// The core clock QEMU gives the LM3S6965 at reset: 12 MHz.
 const CORE_HZ: u32 = 12_000_000;
@@ -33,6 +33,20 @@ static HEAP: LlffHeap = LlffHeap::empty();
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReadError {
     TimedOut(usize),
+    Failed(u32),
+    Stopped,
+}
+
+impl From<Stopped> for ReadError {
+    fn from(_: Stopped) -> Self {
+        ReadError::Stopped
+    }
+}
+
+impl StopError for ReadError {
+    fn is_stopped(&self) -> bool {
+        *self == ReadError::Stopped
+    }
 }
 
 impl From<TimedOut> for ReadError {
@@ -74,6 +88,7 @@ async fn main(_spawner: Spawner) {
     per_child_wakers_in_a_small_vec().await;
     a_limit_bounds_the_children_running().await;
     a_deadline_cuts_off_a_vec().await;
+    a_failure_stops_a_limited_vec_gracefully().await;
 
     board::finish();
 }
@@ -175,5 +190,42 @@ async fn a_deadline_cuts_off_a_vec() {
             .map(|(index, error)| (index, *error))
             .eq((21..40).map(|index| (index, ReadError::TimedOut(index)))),
         "deadline: reads 21 to 39 timed out, each with its index",
+    );
+}
+
+/// A `Vec` of 40 jobs, 8 at a time, with per-child wakers: job 5 fails at 5 ms; the 7
+/// others running then see the signal, take 2 ms to wind down and say they stopped; the
+/// 32 waiting for a place never start.
+async fn a_failure_stops_a_limited_vec_gracefully() {
+    let stop = StopSignal::new();
+    let started = Cell::new(0u32);
+    let jobs: Vec<_> = (0..40u32)
+        .map(|i| {
+            let (stop, started) = (&stop, &started);
+            async move {
+                started.set(started.get() + 1);
+                if i == 5 {
+                    Timer::after_millis(5).await;
+                    return Err::<u32, _>(ReadError::Failed(i));
+                }
+                let stopped = stop.raised().await;
+                Timer::after_millis(2).await;
+                Err(stopped.into())
+            }
+        })
+        .collect();
+    let result = gather(jobs)
+        .limit(8)
+        .graceful(&stop, || Timer::after_millis(50))
+        .fail_fast()
+        .await;
+    check(
+        started.get() == 8,
+        "graceful: the 32 jobs waiting for a place never started",
+    );
+    check(
+        result.as_ref().err().map(|errors| (errors.len(), errors.first()))
+            == Some((1, (5, &ReadError::Failed(5)))),
+        "graceful: the error holds the failure alone, not the 39 stopped",
     );
 }
