@@ -28,3 +28,19 @@ pub fn sensors() -> Gather<[Ready<u8>; 2]> {
 pub async fn error_count<F: Future<Output = Result<(), u8>>>(children: [F; 3]) -> usize {
     gather(children).await.error_count()
 }
+
+/// A graceful stop without an allocator or atomic compare-and-swap: the first failure
+/// raises the signal, and the children that see it say they stopped.
+pub async fn graceful(stop: &gather::StopSignal) -> usize {
+    async fn child(stop: &gather::StopSignal, fails: bool) -> Result<u8, gather::Stopped> {
+        if fails {
+            return Err(gather::Stopped);
+        }
+        Err(stop.raised().await)
+    }
+    gather([child(stop, false), child(stop, true)])
+        .graceful(stop, || ready(()))
+        .await
+        .stopped()
+        .count()
+}
