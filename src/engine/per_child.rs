@@ -301,11 +301,17 @@ fn limited_pass<T, Q: Queue>(
 }
 
 /// A graceful stop, for a per-child readiness: the children waiting for a place never
-/// start, and every child polled so far is woken (a finished one is skipped by the next
-/// pass), as is the gather (children never polled are polled by the next pass anyway).
-pub(crate) fn stop_per_child<Q: Queue>(queue: &Q, window: &mut Window, cx: &mut Context<'_>) {
+/// start, and every child polled so far that is still `running` is woken, as is the
+/// gather (children never polled are polled by the next pass anyway): a scan of the
+/// slots polled, and a wake per child stopped.
+pub(crate) fn stop_per_child<Q: Queue>(
+    queue: &Q,
+    window: &mut Window,
+    cx: &mut Context<'_>,
+    running: impl Fn(usize) -> bool,
+) {
     window.stop_starting();
-    for slot in 0..queue.never_polled().start {
+    for slot in (0..queue.never_polled().start).filter(|&slot| running(slot)) {
         queue.waker(slot).wake_by_ref();
     }
     cx.waker().wake_by_ref();
@@ -318,7 +324,7 @@ pub struct Wakers {
     window: Window,
 }
 
-impl<S: ?Sized> Readiness<S> for Wakers {
+impl<S: Slots + ?Sized> Readiness<S> for Wakers {
     #[inline]
     fn pass<const YIELDS: bool>(
         &mut self,
@@ -338,9 +344,9 @@ impl<S: ?Sized> Readiness<S> for Wakers {
         );
     }
 
-    fn stop(&mut self, _: Pin<&mut S>, cx: &mut Context<'_>) {
+    fn stop(&mut self, slots: Pin<&mut S>, cx: &mut Context<'_>) {
         match &self.block {
-            Some(block) => stop_per_child(block, &mut self.window, cx),
+            Some(block) => stop_per_child(block, &mut self.window, cx, |i| slots.is_running(i)),
             None => cx.waker().wake_by_ref(),
         }
     }

@@ -53,6 +53,11 @@ impl<F: Future> Slot<F> {
         Step::Finished
     }
 
+    /// Whether the child is still running.
+    pub(crate) fn is_running(&self) -> bool {
+        matches!(self, Slot::Running { .. })
+    }
+
     /// Whether the child finished and its output is still here.
     pub(crate) fn is_finished(&self) -> bool {
         matches!(self, Slot::Finished { .. })

@@ -134,6 +134,15 @@ pub trait Slots {
     /// Whether child `index` has finished and its output is still in its slot.
     fn has_output(&self, index: usize) -> bool;
 
+    /// Whether slot `index` holds a child still running (or not started yet): whom a
+    /// graceful stop wakes. (A storage that cannot tell says yes: a wake too many costs
+    /// one skip.)
+    #[inline]
+    fn is_running(&self, index: usize) -> bool {
+        let _ = index;
+        true
+    }
+
     /// Drops whatever child `index` holds after a step of it panicked: the child itself
     /// (its poll panicked), or the output it had just finished with (its drop panicked).
     /// The slot holds nothing afterwards, even if this drop panics too.
@@ -285,6 +294,10 @@ impl<S: SlotSlice> Slots for S {
 
     fn has_output(&self, index: usize) -> bool {
         self.slots()[index].is_finished()
+    }
+
+    fn is_running(&self, index: usize) -> bool {
+        self.slots()[index].is_running()
     }
 
     fn discard(self: Pin<&mut Self>, index: usize) {

@@ -400,6 +400,10 @@ impl<In: Intake> Slots for LazySlots<In> {
         self.window[slot].is_finished()
     }
 
+    fn is_running(&self, slot: usize) -> bool {
+        self.window[slot].is_running()
+    }
+
     fn discard(self: Pin<&mut Self>, slot: usize) {
         pinned::index(pinned::small_vec(self.project().window), slot).clear();
     }
@@ -653,10 +657,13 @@ impl<In: Intake> Readiness<LazySlots<In>> for Lazy {
     fn stop(&mut self, slots: Pin<&mut LazySlots<In>>, cx: &mut Context<'_>) {
         match self {
             Lazy::All(all) => all.stop(slots, cx),
-            // Every slot of the window (a free one is skipped by the next pass): the intake
-            // has stopped, so no child waits for one.
+            // Every slot of the window with a child running (the intake has stopped, so no
+            // child waits for one), but those never polled: the next pass polls them anyway.
             Lazy::Window(window) => {
-                for slot in 0..slots.len() {
+                let never_polled = window.polled..window.started;
+                for slot in (0..slots.len())
+                    .filter(|slot| !never_polled.contains(slot) && slots.is_running(*slot))
+                {
                     window.wakers.waker(slot).wake_by_ref();
                 }
                 cx.waker().wake_by_ref();

@@ -54,6 +54,10 @@ impl<F: Future> Slots for VecSlots<F> {
         self.output(index).is_some()
     }
 
+    fn is_running(&self, index: usize) -> bool {
+        VecSlots::is_running(self, index)
+    }
+
     fn discard(self: Pin<&mut Self>, index: usize) {
         self.get_mut().discard(index);
     }
@@ -154,7 +158,10 @@ impl<F: Future> Readiness<VecSlots<F>> for OwnWakers {
     fn stop(&mut self, slots: Pin<&mut VecSlots<F>>, cx: &mut Context<'_>) {
         match self {
             OwnWakers::Sweep(_) => cx.waker().wake_by_ref(),
-            OwnWakers::PerChild(window) => stop_per_child(slots.get_mut().block(), window, cx),
+            OwnWakers::PerChild(window) => {
+                let slots = &*slots;
+                stop_per_child(slots.block_ref(), window, cx, |i| slots.is_running(i));
+            }
         }
     }
 

@@ -112,6 +112,18 @@ impl<F: Future> VecSlots<F> {
         &mut self.block
     }
 
+    /// The block, to read: the children's wakers.
+    #[inline]
+    pub(crate) fn block_ref(&self) -> &Block<Child<F>> {
+        &self.block
+    }
+
+    /// Whether child `index` is still running.
+    #[inline]
+    pub(crate) fn is_running(&self, index: usize) -> bool {
+        matches!(self.block.payload(index), Child::Running { .. })
+    }
+
     /// If child `index` is still running, drops it and stores `output()` as its output
     /// (the deadline); returns whether it did. If the child's drop panics, the panic goes
     /// on and the entry is left empty, with no output.
