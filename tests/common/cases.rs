@@ -289,6 +289,13 @@ pub enum TxError {
     Conflict(u64),
     RolledBack,
     TimedOut(usize),
+    Panicked(usize),
+}
+
+impl From<gather::Panicked> for TxError {
+    fn from(panicked: gather::Panicked) -> Self {
+        TxError::Panicked(panicked.index)
+    }
 }
 
 impl From<gather::Stopped> for TxError {
@@ -396,4 +403,108 @@ pub async fn graceful_deadline_lets_the_cut_off_children_wind_down<T: Future>(
         [Ok(0), Err(TxError::RolledBack), Err(TxError::TimedOut(2))]
     );
     assert_eq!(*undone.lock().unwrap(), [1]);
+}
+
+/// As completed under `graceful`: the failure first, then the transactions that rolled
+/// back as they finish, then (once the grace timer fires) the deaf one, cut off.
+pub async fn graceful_as_completed_hands_out_the_stops_as_they_come<T: Future>(
+    sleep: impl Fn(Duration) -> T,
+) {
+    use futures::StreamExt;
+    let stop = gather::StopSignal::new();
+    let undone = Mutex::new(Vec::new());
+    type Tx<'a> = Pin<Box<dyn Future<Output = Result<u64, TxError>> + Send + 'a>>;
+    let children: Vec<Tx<'_>> = vec![
+        Box::pin(async {
+            delay_ms(10_000).await;
+            Ok(0)
+        }),
+        Box::pin(transaction(1, &stop, &undone)),
+        Box::pin(async {
+            delay_ms(5).await;
+            Err(TxError::Conflict(2))
+        }),
+        Box::pin(transaction(3, &stop, &undone)),
+    ];
+    let items: Vec<_> = gather(children)
+        .graceful(&stop, || sleep(Duration::from_millis(100)))
+        .as_completed()
+        .collect()
+        .await;
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0], (2, Err(TxError::Conflict(2))));
+    let mut middle: Vec<_> = items[1..3].iter().map(|(index, _)| *index).collect();
+    middle.sort_unstable();
+    assert_eq!(middle, [1, 3]);
+    assert!(items[1..3]
+        .iter()
+        .all(|(_, outcome)| *outcome == Err(TxError::RolledBack)));
+    // Cut off when the grace ended: stopped, not failed.
+    assert_eq!(items[3], (0, Err(TxError::RolledBack)));
+}
+
+/// A caught panic begins the stop under a limit: the transactions running roll back, the
+/// ones waiting for a place never start, and dropping the gather during a grace period
+/// drops what is left at once.
+pub async fn graceful_under_a_limit_with_a_caught_panic<T: Future>(sleep: impl Fn(Duration) -> T) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let stop = gather::StopSignal::new();
+    let undone = Mutex::new(Vec::new());
+    let started = AtomicUsize::new(0);
+    type Tx<'a> = Pin<Box<dyn Future<Output = Result<u64, TxError>> + Send + 'a>>;
+    let children: Vec<Tx<'_>> = (0..12u64)
+        .map(|i| -> Tx<'_> {
+            let (stop, undone, started) = (&stop, &undone, &started);
+            Box::pin(async move {
+                started.fetch_add(1, Ordering::SeqCst);
+                if i == 1 {
+                    delay_ms(5).await;
+                    panic!("boom: transaction 1");
+                }
+                transaction(i, stop, undone).await
+            })
+        })
+        .collect();
+    super::quiet();
+    let error = gather(children)
+        .limit(3)
+        .catch_panics()
+        .graceful(&stop, || sleep(Duration::from_millis(10_000)))
+        .fail_fast()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.iter().collect::<Vec<_>>(),
+        [(1, &TxError::Panicked(1))]
+    );
+    assert_eq!(started.load(Ordering::SeqCst), 3);
+    let mut undone = undone.into_inner().unwrap();
+    undone.sort_unstable();
+    assert_eq!(undone, [0, 2]);
+
+    // Dropped during the grace period (the caller gave up first): at once.
+    let stop = gather::StopSignal::new();
+    let log = DropLog::default();
+    let children: Vec<Tx<'_>> = vec![
+        Box::pin(async {
+            delay_ms(5).await;
+            Err(TxError::Conflict(0))
+        }),
+        Box::pin(log.future("deaf", async {
+            delay_ms(10_000).await;
+            Ok(1)
+        })),
+    ];
+    let stopping = gather(children)
+        .graceful(&stop, || sleep(Duration::from_millis(10_000)))
+        .fail_fast();
+    let started = Instant::now();
+    let gave_up = futures::future::select(
+        Box::pin(stopping),
+        Box::pin(sleep(Duration::from_millis(50))),
+    );
+    assert!(matches!(gave_up.await, futures::future::Either::Right(_)));
+    assert!(stop.is_raised());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(log.count("deaf"), 1);
 }

@@ -395,6 +395,18 @@ macro_rules! runtime_cases {
             run($crate::common::cases::graceful_deadline_lets_the_cut_off_children_wind_down($sleep));
         }
 
+        #[test]
+        fn graceful_as_completed_hands_out_the_stops_as_they_come() {
+            let run = $run;
+            run($crate::common::cases::graceful_as_completed_hands_out_the_stops_as_they_come($sleep));
+        }
+
+        #[test]
+        fn graceful_under_a_limit_with_a_caught_panic() {
+            let run = $run;
+            run($crate::common::cases::graceful_under_a_limit_with_a_caught_panic($sleep));
+        }
+
         $crate::runtime_cases!(@cases $run;
             settle_all_keeps_input_order_whatever_order_children_finish,
             settle_all_keeps_every_error_with_its_index,
