@@ -103,3 +103,22 @@ fn a_group_and_its_handles_are_send_and_sync_when_children_are_and_always_unpin(
     let pinned: gather::Group<Pinned> = gather::Group::new();
     assert!(is!(Unpin, pinned));
 }
+
+#[test]
+fn a_graceful_gather_is_send_sync_and_unpin_when_its_children_and_timer_are() {
+    let stop = gather::StopSignal::new();
+    let children = || [ready(Ok::<u8, gather::Stopped>(1))];
+    let plain = gather(children()).graceful(&stop, || ready(()));
+    assert!(is!(Send, plain) && is!(Sync, plain) && is!(Unpin, plain));
+    // A grace timer that is neither `Send` nor `Unpin` makes the gather neither.
+    struct LocalTimer(Rc<()>, PhantomPinned);
+    impl Future for LocalTimer {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Ready(())
+        }
+    }
+    let pinned =
+        gather(children()).graceful(&stop, || LocalTimer(Rc::new(()), PhantomPinned));
+    assert!(!is!(Send, pinned) && !is!(Unpin, pinned));
+}
