@@ -12,6 +12,9 @@
 //! - `external_wake`: each child stays pending until an outside reactor wakes it; the
 //!   reactor fires one child per outer poll, in a fixed random order.
 //!
+//! - `stop`: every child waits but the first, which fails: fail-fast drops the others, a
+//!   graceful fail-fast (`graceful`) lets each see the stop signal and stop.
+//!
 //! `cargo bench -- quick` runs shorter batches (for CI); `cargo bench -- SCENARIO` runs one
 //! scenario; `cargo bench -- small` only the small gathers (N <= 30, `[F; 8]`, tuples);
 //! `cargo bench -- sets` only the growing sets (`Group` against `FuturesUnordered` and
@@ -603,6 +606,108 @@ fn set_scenario(settings: &Settings, scenario: &'static str, n: usize, waker: &W
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Stopping: every child waits but the first, which fails at its second poll (every child
+// has been polled once by then). Fail-fast drops the others; a graceful fail-fast raises a signal and polls each once more (it sees the
+// signal and says it stopped) before it completes: what letting children clean up costs.
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StopImp {
+    FailFast,
+    Graceful,
+    TryJoinAll,
+}
+
+impl StopImp {
+    fn name(self) -> &'static str {
+        match self {
+            StopImp::FailFast => "gather fail_fast (drops them)",
+            StopImp::Graceful => "gather graceful fail_fast",
+            StopImp::TryJoinAll => "futures try_join_all (drops)",
+        }
+    }
+}
+
+#[derive(Debug)]
+enum StopOutcome {
+    Failed,
+    Stopped,
+}
+
+impl From<gather::Stopped> for StopOutcome {
+    fn from(_: gather::Stopped) -> Self {
+        StopOutcome::Stopped
+    }
+}
+
+impl gather::StopError for StopOutcome {
+    fn is_stopped(&self) -> bool {
+        matches!(self, StopOutcome::Stopped)
+    }
+}
+
+/// A child that waits for the signal (and then stops), or fails at its second poll
+/// (after every sibling was polled once).
+struct Waiter<'a, const COUNT: bool> {
+    signal: &'a gather::StopSignal,
+    fails: bool,
+    polled: bool,
+}
+
+impl<const COUNT: bool> Future for Waiter<'_, COUNT> {
+    type Output = Result<u64, StopOutcome>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        count_poll::<COUNT>();
+        if self.fails {
+            if self.polled {
+                return Poll::Ready(Err(StopOutcome::Failed));
+            }
+            self.polled = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        } else if self.signal.is_raised() {
+            Poll::Ready(Err(StopOutcome::Stopped))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+fn stop_run<const COUNT: bool>(imp: StopImp, n: usize, waker: &Waker) -> usize {
+    let signal = gather::StopSignal::new();
+    let children = (0..n).map(|i| Waiter::<COUNT> {
+        signal: &signal,
+        fails: i == 0,
+        polled: false,
+    });
+    let failed = |r: Result<Vec<u64>, _>| r.map_or(1, |v| v.len());
+    match imp {
+        StopImp::FailFast => {
+            let all = gather::gather(children.collect::<Vec<_>>()).fail_fast();
+            block_on(all, waker).map_or_else(|e| e.len(), |v| v.len())
+        }
+        StopImp::Graceful => {
+            let all = gather::gather(children.collect::<Vec<_>>())
+                .graceful(&signal, std::future::pending::<()>)
+                .fail_fast();
+            block_on(all, waker).map_or_else(|e| e.len(), |v| v.len())
+        }
+        StopImp::TryJoinAll => failed(block_on(
+            futures::future::try_join_all(children.collect::<Vec<_>>()),
+            waker,
+        )),
+    }
+}
+
+fn stop_scenario(settings: &Settings, n: usize, waker: &Waker) {
+    for imp in [StopImp::FailFast, StopImp::Graceful, StopImp::TryJoinAll] {
+        let ns = time(settings, || stop_run::<false>(imp, n, waker));
+        let (polls, allocs) = counts(|| stop_run::<true>(imp, n, waker));
+        row("stop", n, imp.name(), ns, polls, allocs);
+    }
+}
+
 fn main() {
     keep_freed_memory();
     let args: Vec<String> = std::env::args()
@@ -655,6 +760,14 @@ fn main() {
             for n in [2, 8, 30, 1024, 8192, 65_536] {
                 if !small || n <= 30 {
                     vec_scenario(&settings, scenario, n, &waker);
+                }
+            }
+        }
+        // Stopping at a failure: dropping the rest, or letting them clean up.
+        if chosen("stop") {
+            for n in [8, 1024, 65_536] {
+                if !small || n <= 30 {
+                    stop_scenario(&settings, n, &waker);
                 }
             }
         }

@@ -803,3 +803,29 @@ fn a_gather_stream_stops_gracefully() {
     // at once) and saw the signal.
     assert!(kids.polls_after_raise()[1..].iter().all(|&p| p == 1));
 }
+
+#[test]
+fn a_failing_last_child_stops_every_waiting_sibling() {
+    for n in [8, 40, 300] {
+        let signal = StopSignal::new();
+        let mut kids = Kids::new(&signal);
+        let mut children: Vec<_> = (1..n)
+            .map(|_| kids.listening(0, Outcome::Stopped))
+            .collect();
+        children.push(kids.failing(0));
+        let error = run(gather(children)
+            .graceful(&signal, std::future::pending::<()>)
+            .fail_fast())
+        .unwrap_err();
+        assert_eq!(
+            error.iter().map(|(i, _)| i).collect::<Vec<_>>(),
+            [n - 1],
+            "{n}"
+        );
+        assert!(
+            kids.polls()[..n - 1].iter().all(|&p| p == 2),
+            "{n}: {:?}",
+            kids.polls()
+        );
+    }
+}
