@@ -115,11 +115,12 @@ impl<T, E, F: Future<Output = Result<T, E>>> Slot<F> {
         self.set(Slot::Finished { output: Err(error) });
     }
 
-    /// Moves a stored `Err` out, leaving the slot empty; anything else stays.
-    pub(crate) fn take_err(self: Pin<&mut Self>) -> Option<E> {
-        if !self.is_err() {
-            return None;
+    /// Moves a stored `Err` for which `pred` holds out, leaving the slot empty; anything
+    /// else stays.
+    pub(crate) fn take_err_if(self: Pin<&mut Self>, pred: impl FnOnce(&E) -> bool) -> Option<E> {
+        match &*self {
+            Slot::Finished { output: Err(error) } if pred(error) => self.take_output().err(),
+            _ => None,
         }
-        self.take_output().err()
     }
 }

@@ -168,8 +168,18 @@ pub trait ResultSlots: Slots<Outputs: Outcomes> {
     /// Whether child `index` finished with an `Err`.
     fn is_err(&self, index: usize) -> bool;
 
+    /// Moves child `index`'s `Err` out, if it finished with one for which `pred` holds.
+    fn take_err_if(
+        self: Pin<&mut Self>,
+        index: usize,
+        pred: impl FnOnce(&ErrorOf<Self>) -> bool,
+    ) -> Option<ErrorOf<Self>>;
+
     /// Moves child `index`'s `Err` out, if it finished with one.
-    fn take_err(self: Pin<&mut Self>, index: usize) -> Option<ErrorOf<Self>>;
+    #[inline]
+    fn take_err(self: Pin<&mut Self>, index: usize) -> Option<ErrorOf<Self>> {
+        self.take_err_if(index, |_| true)
+    }
 
     /// Moves every `Err` still in a slot out, into one group in input order (`failed`
     /// of them, as the caller counted), or `None` if there is none.
@@ -177,6 +187,22 @@ pub trait ResultSlots: Slots<Outputs: Outcomes> {
     fn take_errors(mut self: Pin<&mut Self>, failed: usize) -> Option<CompoundErrorOf<Self>> {
         // Slots are input indices here; a storage that maps them overrides this.
         CompoundError::collect(self.children(), failed, |i| self.as_mut().take_err(i))
+    }
+
+    /// Moves the errors for which `prefer` holds out (about `failed` of them), or if none
+    /// does, every error; `None` if there is none. (Under a graceful stop: the failures,
+    /// without the children that stopped on request, unless nothing else failed.) The
+    /// errors left behind stay in their slots.
+    fn take_errors_preferring(
+        mut self: Pin<&mut Self>,
+        failed: usize,
+        mut prefer: impl FnMut(&ErrorOf<Self>) -> bool,
+    ) -> Option<CompoundErrorOf<Self>> {
+        let children = self.children();
+        CompoundError::collect(children, failed, |i| {
+            self.as_mut().take_err_if(i, &mut prefer)
+        })
+        .or_else(|| self.take_errors(failed))
     }
 }
 
@@ -338,7 +364,7 @@ where
         self.slots()[index].is_err()
     }
 
-    fn take_err(self: Pin<&mut Self>, index: usize) -> Option<E> {
-        pinned::index(self.slots_pinned(), index).take_err()
+    fn take_err_if(self: Pin<&mut Self>, index: usize, pred: impl FnOnce(&E) -> bool) -> Option<E> {
+        pinned::index(self.slots_pinned(), index).take_err_if(pred)
     }
 }

@@ -271,8 +271,8 @@ where
         self.slot(index).is_err()
     }
 
-    fn take_err(self: Pin<&mut Self>, index: usize) -> Option<E> {
-        self.get_mut().slot_pinned(index).take_err()
+    fn take_err_if(self: Pin<&mut Self>, index: usize, pred: impl FnOnce(&E) -> bool) -> Option<E> {
+        self.get_mut().slot_pinned(index).take_err_if(pred)
     }
 }
 

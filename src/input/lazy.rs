@@ -468,11 +468,36 @@ where
         self.window[slot].is_err()
     }
 
-    fn take_err(self: Pin<&mut Self>, slot: usize) -> Option<E> {
-        pinned::index(pinned::small_vec(self.project().window), slot).take_err()
+    fn take_err_if(self: Pin<&mut Self>, slot: usize, pred: impl FnOnce(&E) -> bool) -> Option<E> {
+        pinned::index(pinned::small_vec(self.project().window), slot).take_err_if(pred)
+    }
+
+    fn take_errors_preferring(
+        mut self: Pin<&mut Self>,
+        _: usize,
+        mut prefer: impl FnMut(&E) -> bool,
+    ) -> Option<CompoundErrorOf<Self>> {
+        // Every error, the others dropped if any is preferred (fail-fast drops them next).
+        let mut errors = self.as_mut().every_error();
+        if errors.iter().any(|(_, error)| prefer(error)) {
+            errors.retain(|(_, error)| prefer(error));
+        }
+        CompoundError::from_entries(self.taken_in, errors.into_iter())
     }
 
     fn take_errors(mut self: Pin<&mut Self>, _: usize) -> Option<CompoundErrorOf<Self>> {
+        let errors = self.as_mut().every_error();
+        CompoundError::from_entries(self.taken_in, errors.into_iter())
+    }
+}
+
+impl<In, T, E> LazySlots<In>
+where
+    In: Intake,
+    In::Future: Future<Output = Result<T, E>>,
+{
+    /// Moves every error out, in input order.
+    fn every_error(mut self: Pin<&mut Self>) -> Vec<(usize, E)> {
         // The errors still in slots, and those that left the window (after a deadline,
         // children cut off while the input was drained); slots are not in input order once
         // reused: sort the errors by input index.
@@ -484,7 +509,7 @@ where
             }
         }
         errors.sort_unstable_by_key(|&(index, _)| index);
-        CompoundError::from_entries(self.taken_in, errors.into_iter())
+        errors
     }
 }
 

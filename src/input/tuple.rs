@@ -122,10 +122,14 @@ macro_rules! tuple {
                 }
             }
 
-            fn take_err(self: Pin<&mut Self>, index: usize) -> Option<ErrorOf<Self>> {
+            fn take_err_if(
+                self: Pin<&mut Self>,
+                index: usize,
+                pred: impl FnOnce(&ErrorOf<Self>) -> bool,
+            ) -> Option<ErrorOf<Self>> {
                 let this = self.project();
                 match index {
-                    $($idx => this.$s.take_err(),)+
+                    $($idx => this.$s.take_err_if(pred),)+
                     _ => None,
                 }
             }

@@ -102,8 +102,12 @@ where
         self.output(index).is_some_and(Result::is_err)
     }
 
-    fn take_err(self: Pin<&mut Self>, index: usize) -> Option<E> {
-        self.get_mut().take_output_if(index, Result::is_err)?.err()
+    fn take_err_if(self: Pin<&mut Self>, index: usize, pred: impl FnOnce(&E) -> bool) -> Option<E> {
+        let taken = self.get_mut().take_output_if(index, |output| match output {
+            Err(error) => pred(error),
+            Ok(_) => false,
+        });
+        taken?.err()
     }
 }
 

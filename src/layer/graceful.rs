@@ -246,8 +246,7 @@ where
     {
         // The failures, without the children that stopped on request; those alone only
         // when nothing else failed (they did not succeed either).
-        let (stopped, failures) = slots.take_errors(failed)?.split(StopError::is_stopped);
-        failures.or(stopped)
+        slots.take_errors_preferring(failed, |error| !error.is_stopped())
     }
 }
 
