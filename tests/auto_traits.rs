@@ -118,7 +118,6 @@ fn a_graceful_gather_is_send_sync_and_unpin_when_its_children_and_timer_are() {
             Poll::Ready(())
         }
     }
-    let pinned =
-        gather(children()).graceful(&stop, || LocalTimer(Rc::new(()), PhantomPinned));
+    let pinned = gather(children()).graceful(&stop, || LocalTimer(Rc::new(()), PhantomPinned));
     assert!(!is!(Send, pinned) && !is!(Unpin, pinned));
 }
