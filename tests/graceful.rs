@@ -779,6 +779,30 @@ fn boxed_errors_say_whether_they_are_a_stop() {
 }
 
 #[test]
+fn a_stream_item_not_taken_in_before_the_failure_never_runs() {
+    let signal = StopSignal::new();
+    let mut kids = Kids::new(&signal);
+    let pool: Vec<_> = vec![
+        kids.failing(1),
+        kids.listening(0, Outcome::Ok(1)),
+        kids.listening(0, Outcome::Ok(2)),
+    ];
+    let gathered = run(gather::gather_stream(futures::stream::iter(pool))
+        .graceful(&signal, std::future::pending::<()>));
+    // The pass that saw the failure ended there: the items after it were taken out of
+    // the stream only to be cut off, unpolled.
+    assert_eq!(kids.polls(), [1, 0, 0]);
+    assert_eq!(
+        gathered.into_results().into_vec(),
+        [
+            Err(Error::Failed(1)),
+            Err(Error::Stopped),
+            Err(Error::Stopped)
+        ]
+    );
+}
+
+#[test]
 fn a_signal_is_small_and_can_be_shared_across_threads() {
     fn shared<T: Send + Sync>() {}
     shared::<StopSignal>();
@@ -791,7 +815,7 @@ fn a_gather_stream_stops_gracefully() {
     let signal = StopSignal::new();
     let mut kids = Kids::new(&signal);
     let pool: Vec<_> = vec![
-        kids.failing(1),
+        kids.finishing(1, Outcome::Failed(1)),
         kids.listening(0, Outcome::Stopped),
         kids.listening(0, Outcome::Ok(2)),
     ];

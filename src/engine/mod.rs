@@ -72,6 +72,15 @@ pub(crate) enum Pass {
     Yielded(usize),
 }
 
+/// What a pass tells the poll under a graceful layer (see [`Engine::pass`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct News {
+    /// A child failed (no stop was under way).
+    failed: bool,
+    /// How many children it polled.
+    polled: usize,
+}
+
 /// Bookkeeping shared by every mode: how many children are still running, the phase, and
 /// the readiness that picks which children to poll.
 pub(crate) struct Engine<R> {
@@ -169,15 +178,15 @@ impl<R> Engine<R> {
                 } else {
                     None
                 };
-                let mut failed = false;
+                let mut news = News::default();
                 let pass = self.pass::<YIELDS, S, L>(
                     slots.as_mut(),
                     cx,
                     &mut finished,
                     stopping,
-                    &mut failed,
+                    &mut news,
                 );
-                let stops = L::GRACEFUL && failed && pass != Poll::Ready(Pass::Complete);
+                let stops = L::GRACEFUL && news.failed && pass != Poll::Ready(Pass::Complete);
                 if stops {
                     self.start_stop::<S, L>(slots.as_mut(), layers.as_mut(), cx, Cause::Failure);
                 }
@@ -187,7 +196,7 @@ impl<R> Engine<R> {
                 // Children that finished in this poll count as finished, whatever the timer.
                 // (A stop that began in it waits for the pass that shows the children the
                 // signal.)
-                if stops || !self.timers_fired::<S, L>(slots.as_mut(), layers.as_mut(), cx) {
+                if stops || !self.timers_fired::<S, L>(slots.as_mut(), layers.as_mut(), cx, news) {
                     self.phase = Phase::Waiting;
                     return Poll::Pending;
                 }
@@ -221,6 +230,7 @@ impl<R> Engine<R> {
         mut slots: Pin<&mut S>,
         mut layers: Pin<&mut L>,
         cx: &mut Context<'_>,
+        news: News,
     ) -> bool
     where
         S: Slots + ?Sized,
@@ -245,8 +255,16 @@ impl<R> Engine<R> {
             return false;
         }
         let unfinished = slots.children() - self.finished;
-        if self.readiness.running(unfinished) > 0 && !layers.as_mut().poll_grace(cx) {
-            return false;
+        if self.readiness.running(unfinished) > 0 {
+            // Not before every child running at the raise has been polled since (over the
+            // budget, that takes a few polls): each is to see the signal.
+            if !layers.as_mut().shown(news.polled) {
+                cx.waker().wake_by_ref();
+                return false;
+            }
+            if !layers.as_mut().poll_grace(cx) {
+                return false;
+            }
         }
         layers.end_grace();
         true
@@ -270,7 +288,10 @@ impl<R> Engine<R> {
     {
         let mut slots = slots;
         slots.as_mut().stop_intake();
-        layers.as_mut().start_stop(cause);
+        let unfinished = slots.children() - self.finished;
+        layers
+            .as_mut()
+            .start_stop(cause, self.readiness.running(unfinished));
         self.readiness.stop(slots, cx);
     }
 
@@ -390,8 +411,8 @@ impl<R> Engine<R> {
     /// Runs one pass over the children that may make progress, each polled through the
     /// layers `L` (which may catch a panic). `Pending` when children are left to wait for.
     ///
-    /// Under a graceful layer, `stopping` says whether a stop has begun; if not, `failed`
-    /// is set when a child fails (the caller begins the stop), and a driver's
+    /// Under a graceful layer, `stopping` says whether a stop has begun; if not,
+    /// `news.failed` is set when a child fails (the caller begins the stop), and a driver's
     /// [`After::Complete`] does not end the pass: the gather completes once the stop is
     /// over.
     fn pass<const YIELDS: bool, S, L>(
@@ -400,7 +421,7 @@ impl<R> Engine<R> {
         cx: &mut Context<'_>,
         finished: &mut impl FnMut(Pin<&mut S>, usize) -> After,
         stopping: Option<Cause>,
-        failed: &mut bool,
+        news: &mut News,
     ) -> Poll<Pass>
     where
         S: Slots + ?Sized,
@@ -425,6 +446,8 @@ impl<R> Engine<R> {
             may_complete && remaining == 0 && (!S::GROWS || slots.as_mut().ends_intake());
         // Whether a child failed (graceful: the stop begins), and ended the pass.
         let (mut failure, mut stopped_by_failure) = (false, false);
+        // How many children were polled (counted under a graceful layer only).
+        let mut polled = 0;
         let mut yielded = None;
         self.readiness
             .pass::<YIELDS>(
@@ -433,8 +456,12 @@ impl<R> Engine<R> {
                 cx,
                 |mut slots, i, cx| match L::poll_child(slots.as_mut(), i, cx) {
                     Step::NotRunning => Visit::Skipped,
-                    Step::Pending => Visit::Pending,
+                    Step::Pending => {
+                        polled += usize::from(L::GRACEFUL);
+                        Visit::Pending
+                    }
                     Step::Finished => {
+                        polled += usize::from(L::GRACEFUL);
                         let fails = L::GRACEFUL && stopping.is_none() && L::failed(&slots, i);
                         failure |= fails;
                         // (Below zero for a storage that took children in during the pass.)
@@ -475,7 +502,10 @@ impl<R> Engine<R> {
             len - remaining
         };
 
-        *failed = failure;
+        *news = News {
+            failed: failure,
+            polled,
+        };
         if let Some(index) = yielded {
             return Poll::Ready(Pass::Yielded(index));
         }

@@ -477,6 +477,11 @@ where
         _: usize,
         mut prefer: impl FnMut(&E) -> bool,
     ) -> Option<CompoundErrorOf<Self>> {
+        // Nothing moves unless there is an error: the successes are the `Ok`'s.
+        let in_window = (0..self.window.len()).any(|slot| self.window[slot].is_err());
+        if !in_window && !self.outputs.has_error() {
+            return None;
+        }
         // Every error, the others dropped if any is preferred (fail-fast drops them next).
         let mut errors = self.as_mut().every_error();
         if errors.iter().any(|(_, error)| prefer(error)) {
@@ -594,6 +599,11 @@ impl<O> Ordered<O> {
 }
 
 impl<T, E> Ordered<Result<T, E>> {
+    /// Whether any output is an error.
+    fn has_error(&self) -> bool {
+        self.in_order.iter().any(Result::is_err) || self.early.iter().any(|early| early.1.is_err())
+    }
+
     /// Moves every error out, with its index; the successes are dropped (fail-fast is
     /// about to drop everything else).
     fn take_errors(&mut self) -> Vec<(usize, E)> {
@@ -683,8 +693,9 @@ impl<In: Intake> Readiness<LazySlots<In>> for Lazy {
         match self {
             Lazy::All(all) => all.stop(slots, cx),
             // Every slot of the window with a child running (the intake has stopped, so no
-            // child waits for one), but those never polled: the next pass polls them anyway.
+            // child waits for one), but those never polled: they never start.
             Lazy::Window(window) => {
+                window.stopped = true;
                 let never_polled = window.polled..window.started;
                 for slot in (0..slots.len())
                     .filter(|slot| !never_polled.contains(slot) && slots.is_running(*slot))
@@ -701,6 +712,8 @@ impl<In: Intake> Readiness<LazySlots<In>> for Lazy {
     fn running(&self, unfinished: usize) -> usize {
         match self {
             Lazy::All(all) => Readiness::<LazySlots<In>>::running(all, unfinished),
+            // After a stop, the children never polled do not run.
+            Lazy::Window(window) if window.stopped => unfinished - (window.started - window.polled),
             Lazy::Window(_) | Lazy::Fresh { .. } => unfinished,
         }
     }
@@ -719,6 +732,8 @@ pub struct Window {
     /// Slots `polled..started` hold children taken in at the first poll, never polled.
     polled: usize,
     started: usize,
+    /// A graceful stop began: the children never polled stay so (cut off at its end).
+    stopped: bool,
     /// The slots whose child has finished (or that never had one), the most recently
     /// freed last: the next child goes into the slot whose memory is warmest.
     free: Vec<usize>,
@@ -731,6 +746,7 @@ impl Window {
             wakers: Block::new(len, |_| ()),
             polled: 0,
             started,
+            stopped: false,
             free: (started..len).rev().collect(),
         }
     }
@@ -751,7 +767,7 @@ impl Window {
         // themselves cannot keep them from starting, and take what the others leave.
         for share in [BUDGET - FRESH_SHARE, BUDGET] {
             while polled < share {
-                if share < BUDGET && self.polled == self.started {
+                if share < BUDGET && (self.polled == self.started || self.stopped) {
                     break; // no share to keep
                 }
                 let Some(slot) = self.wakers.next_woken() else {
@@ -761,7 +777,7 @@ impl Window {
                     return;
                 }
             }
-            while polled < BUDGET && self.polled < self.started {
+            while polled < BUDGET && self.polled < self.started && !self.stopped {
                 let slot = self.polled;
                 self.polled += 1;
                 if self.poll(slots.as_mut(), slot, &mut visit, &mut polled) {

@@ -126,8 +126,12 @@ impl<L: Layer<S>, S: CutOff<Panicked> + ?Sized> Layer<S> for CatchPanics<L> {
         self.project().inner.stopping()
     }
 
-    fn start_stop(self: Pin<&mut Self>, cause: Cause) {
-        self.project().inner.start_stop(cause);
+    fn start_stop(self: Pin<&mut Self>, cause: Cause, running: usize) {
+        self.project().inner.start_stop(cause, running);
+    }
+
+    fn shown(self: Pin<&mut Self>, polled: usize) -> bool {
+        self.project().inner.shown(polled)
     }
 
     fn poll_grace(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {

@@ -155,6 +155,10 @@ pin_project_lite::pin_project! {
         timer: Option<T>,
         // Why the stop began, once it has.
         stopping: Option<Cause>,
+        // How many of the children running at the raise may not have seen it yet: child
+        // polls since are counted against it (each polls a child not seen yet first: the
+        // sweep goes round, per-child wakers queue in order).
+        unseen: usize,
         // Once the grace is over: from where the children stopped are handed to the driver.
         cut_off_from: Option<usize>,
     }
@@ -168,6 +172,7 @@ impl<'s, L, G, T> Graceful<'s, L, G, T> {
             grace: Some(grace),
             timer: None,
             stopping: None,
+            unseen: 0,
             cut_off_from: None,
         }
     }
@@ -219,14 +224,21 @@ where
         *self.project().stopping
     }
 
-    fn start_stop(self: Pin<&mut Self>, cause: Cause) {
+    fn start_stop(self: Pin<&mut Self>, cause: Cause, running: usize) {
         let mut this = self.project();
         debug_assert!(this.stopping.is_none(), "gather: stopped twice");
         *this.stopping = Some(cause);
+        *this.unseen = running;
         this.signal.raise();
         if let Some(grace) = this.grace.take() {
             this.timer.set(Some(grace()));
         }
+    }
+
+    fn shown(self: Pin<&mut Self>, polled: usize) -> bool {
+        let unseen = self.project().unseen;
+        *unseen = unseen.saturating_sub(polled);
+        *unseen == 0 || polled == 0
     }
 
     fn poll_grace(self: Pin<&mut Self>, cx: &mut Context<'_>) -> bool {
@@ -260,6 +272,7 @@ impl<'s, L: AddDeadline, G, T> AddDeadline for Graceful<'s, L, G, T> {
             grace: self.grace,
             timer: self.timer,
             stopping: self.stopping,
+            unseen: self.unseen,
             cut_off_from: self.cut_off_from,
         }
     }

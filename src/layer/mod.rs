@@ -81,10 +81,20 @@ pub trait Layer<S: ?Sized>: crate::sealed::Layers {
         None
     }
     #[doc(hidden)]
-    /// Begins the stop: raises the signal, makes the grace timer.
+    /// Begins the stop: raises the signal, makes the grace timer; `running` children are
+    /// to see the signal before the grace timer is first polled.
     #[inline]
-    fn start_stop(self: Pin<&mut Self>, cause: Cause) {
-        let _ = cause;
+    fn start_stop(self: Pin<&mut Self>, cause: Cause, running: usize) {
+        let _ = (cause, running);
+    }
+    #[doc(hidden)]
+    /// Counts `polled` children of a pass of the grace period as shown the signal;
+    /// returns whether every child running at the raise has been (or the pass polled
+    /// none: nothing is left to show).
+    #[inline]
+    fn shown(self: Pin<&mut Self>, polled: usize) -> bool {
+        let _ = polled;
+        true
     }
     #[doc(hidden)]
     /// Polls the grace timer; returns whether it has fired.

@@ -539,7 +539,11 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     /// assert!(error.subgroup(|code| *code == 418).is_none());
     /// ```
     pub fn subgroup(self, pred: impl FnMut(&E) -> bool) -> Option<Self> {
-        self.split(pred).0
+        let (matching, rest) = self.split(pred);
+        // Dropped before the return, as a local: if a drop of the rest panics, the
+        // matching errors are dropped while it unwinds (a temporary's would leak them).
+        drop(rest);
+        matching
     }
 
     /// Re-types every error with `f`, keeping each index: how a library hands its caller
