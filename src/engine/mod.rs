@@ -186,7 +186,12 @@ impl<R> Engine<R> {
                     stopping,
                     &mut news,
                 );
-                let stops = L::GRACEFUL && news.failed && pass != Poll::Ready(Pass::Complete);
+                // (Only if children are left to stop: a failing last child, handed out as
+                // completed, raises nothing.)
+                let stops = L::GRACEFUL
+                    && news.failed
+                    && pass != Poll::Ready(Pass::Complete)
+                    && (slots.children() > self.finished || !slots.exhausted());
                 if stops {
                     self.start_stop::<S, L>(slots.as_mut(), layers.as_mut(), cx, Cause::Failure);
                 }

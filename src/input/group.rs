@@ -14,7 +14,7 @@ use core::task::Context;
 use super::Input;
 use crate::engine::chunked::{chunk_len, locate, Chunks};
 use crate::engine::limit::{Limit, Window};
-use crate::engine::per_child::per_child_pass;
+use crate::engine::per_child::{per_child_pass, stop_per_child};
 use crate::engine::readiness::{Readiness, Visit};
 use crate::engine::slot::{Slot, Step};
 use crate::engine::slots::{CutOff, ResultSlots, Slots, UniformSlots};
@@ -182,6 +182,11 @@ impl<F: Future> Slots for GroupSlots<F> {
 
     fn take_in_pushed(self: Pin<&mut Self>, cx: &mut Context<'_>) {
         let this = self.get_mut();
+        if this.cut_from.is_some() {
+            // A graceful stop is under way: what is pushed now never runs; it waits in the
+            // inbox to be cut off when the stop is over.
+            return;
+        }
         if let Some(inbox) = &this.inbox {
             let pushed = inbox.take(cx.waker());
             this.store_all(pushed);
@@ -233,6 +238,10 @@ impl<F: Future> Slots for GroupSlots<F> {
 
     fn has_output(&self, index: usize) -> bool {
         self.slot(index).is_finished()
+    }
+
+    fn is_running(&self, index: usize) -> bool {
+        self.slot(index).is_running()
     }
 
     fn discard(self: Pin<&mut Self>, index: usize) {
@@ -325,5 +334,15 @@ impl<F: Future> Readiness<GroupSlots<F>> for GroupWakers {
             cx,
             |(_, slots), index, cx| visit(slots.as_mut(), index, cx),
         );
+    }
+
+    fn stop(&mut self, slots: Pin<&mut GroupSlots<F>>, cx: &mut Context<'_>) {
+        let slots = &*slots;
+        stop_per_child(&self.chunks, &mut self.window, cx, |i| slots.is_running(i));
+    }
+
+    #[inline]
+    fn running(&self, unfinished: usize) -> usize {
+        self.window.running(unfinished)
     }
 }
