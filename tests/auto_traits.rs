@@ -111,7 +111,7 @@ fn a_graceful_gather_is_send_sync_and_unpin_when_its_children_and_timer_are() {
     let plain = gather(children()).graceful(&stop, || ready(()));
     assert!(is!(Send, plain) && is!(Sync, plain) && is!(Unpin, plain));
     // A grace timer that is neither `Send` nor `Unpin` makes the gather neither.
-    struct LocalTimer(Rc<()>, PhantomPinned);
+    struct LocalTimer(#[allow(dead_code)] Rc<()>, PhantomPinned);
     impl Future for LocalTimer {
         type Output = ();
         fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
