@@ -406,7 +406,9 @@ impl<I: Input, L> Gather<I, L> {
     /// 2. no child starts any more: those waiting for a place under a
     ///    [`limit`](Self::limit) (and those a lazy input has not taken out yet) never run.
     ///    Every child still running is polled again (it sees the signal) and from then on
-    ///    as it wakes;
+    ///    as it wakes. (Without a limit, every child counts as running from the first poll:
+    ///    one that poll had not reached yet, past the budget or after the failure that
+    ///    ended it, gets its first poll after the raise, and sees the signal there.)
     /// 3. the grace period ends when every child still running has finished, or when the
     ///    grace timer fires (the deadline's timer is not polled during it); the children
     ///    still running then are dropped, and the gather completes. The grace timer is
@@ -450,9 +452,13 @@ impl<I: Input, L> Gather<I, L> {
     /// drop stays synchronous. A gather without this layer pays nothing for it (no space,
     /// no check in its polls); one with it pays, once, a wake per child it stops.
     ///
-    /// The children's outputs must be `Result<_, E>` with `E:` [`StopError`](crate::StopError).
-    /// Call it after the other layers (`deadline`, `catch_panics`, `limit`), before the
-    /// mode.
+    /// The children's outputs must be `Result<_, E>` with `E:` [`StopError`](crate::StopError)
+    /// (a type of your crate, `Stopped`, or a boxed error; for an `anyhow::Error`, which
+    /// only `anyhow` could implement it for, let the children return a boxed error and
+    /// convert the results). `E::from(Stopped)` must not panic: a panic there, while the
+    /// gather cuts off the children left after a failure, aborts (a second panic while the
+    /// first unwinds), as one in `From<TimedOut>` does under a deadline. The other layers
+    /// may come before or after it, before the mode.
     ///
     /// # Panics
     ///
