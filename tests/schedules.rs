@@ -1,12 +1,14 @@
 //! The fuzz harness (`tests/model`, also run by `fuzz/`) over a fixed set of seeds, so that
 //! the default test command checks every mode, layer, input shape and panic (of a child,
 //! an output, the timer or the caller's waker, and where it ends up) against the model
-//! without nightly. See `tests/model/mod.rs` for what each run checks.
+//! without nightly; and the graceful stop in every mode: each trigger, each way a child
+//! answers the signal, each way the grace period ends, with every input shape and layer.
+//! See `tests/model/mod.rs` for what each run checks.
 mod model;
 
 use std::collections::HashSet;
 
-use model::{bytes_from_seed, Ending, Mode, Shape};
+use model::{bytes_from_seed, Ending, Mode, Shape, StopEvent};
 
 fn seeds() -> std::ops::Range<u64> {
     if cfg!(miri) {
@@ -40,14 +42,30 @@ fn every_seeded_scenario_matches_the_model() {
             covered.insert(format!("{mode}: {panic}"));
         }
         covered.insert(format!("{:?}", scenario.shape));
-        for (on, layer) in [
+        let layers = [
             (scenario.limit.is_some(), "limit"),
             (scenario.deadline, "deadline"),
             (scenario.catch_panics, "catch_panics"),
             (scenario.plans.len() > 128, "over the budget"),
-        ] {
+        ];
+        for (on, layer) in layers {
             if on {
                 covered.insert(format!("{mode} + {layer}"));
+            }
+        }
+        if let Some(grace) = scenario.graceful {
+            covered.insert(format!("{mode} + graceful: {:?}", report.ending));
+            covered.insert(format!("graceful {:?}", scenario.shape));
+            // The graceful layer under the others (a group's come before its gather).
+            let first = grace.first && scenario.deadline && scenario.catch_panics;
+            let first = (first && scenario.shape != Shape::Group, "first");
+            for (on, layer) in layers.into_iter().chain([first]) {
+                if on {
+                    covered.insert(format!("{mode} + graceful + {layer}"));
+                }
+            }
+            for event in &report.stop {
+                covered.insert(format!("{mode} + graceful: {event:?}"));
             }
         }
     }
@@ -83,10 +101,45 @@ fn every_seeded_scenario_matches_the_model() {
     // what panicked, where it ran, where it came out), in every mode it applies to.
     for (mode, key) in PANICS_IN_EVERY_MODE
         .iter()
+        .chain(PANICS_WHEN_GRACEFUL)
         .flat_map(|key| ["settle all", "fail fast", "as completed"].map(|mode| (mode, *key)))
         .chain(PANICS_IN_FAIL_FAST.iter().map(|key| ("fail fast", *key)))
     {
         assert!(covered.contains(&format!("{mode}: {key}")), "{mode}: {key}");
+    }
+    // The graceful stop in every mode: every ending, input shape and layer (and the
+    // graceful layer under the others), and everything a stop does (see `StopEvent`: what
+    // began it, how each child answered, how it ended).
+    for mode in ["settle all", "fail fast", "as completed"] {
+        for ending in [Ending::Completed, Ending::Cancelled, Ending::Poisoned] {
+            let key = format!("{mode} + graceful: {ending:?}");
+            assert!(covered.contains(&key), "{key}");
+        }
+        for layer in [
+            "limit",
+            "deadline",
+            "catch_panics",
+            "over the budget",
+            "first",
+        ] {
+            let key = format!("{mode} + graceful + {layer}");
+            assert!(covered.contains(&key), "{key}");
+        }
+        for event in StopEvent::ALL {
+            let key = format!("{mode} + graceful: {event:?}");
+            assert!(covered.contains(&key), "{key}");
+        }
+    }
+    for shape in [
+        Shape::Vec,
+        Shape::FewVec,
+        Shape::SmallVec,
+        Shape::Array,
+        Shape::Iter,
+        Shape::Group,
+    ] {
+        let key = format!("graceful {shape:?}");
+        assert!(covered.contains(&key), "{key}");
     }
 }
 
@@ -121,6 +174,15 @@ const PANICS_IN_EVERY_MODE: &[&str] = &[
     "WakerDrop in GatherPoll -> Poll",
     "WakerDrop in CallerDrop -> CallerDrop",
     "WakerDrop in Environment -> Environment",
+];
+
+/// The panic cases of the graceful layer, in every mode: `grace()`, the grace timer, and a
+/// child's drop when the grace period is over.
+const PANICS_WHEN_GRACEFUL: &[&str] = &[
+    "Grace in GatherPoll -> Poll",
+    "GraceTimerPoll in GatherPoll -> Poll",
+    "GraceTimerDrop in CallerDrop -> CallerDrop",
+    "ChildDropRunning in GatherPoll -> Poll (grace over)",
 ];
 
 /// The panic cases only fail-fast reaches: the drops it makes in its poll after an error.

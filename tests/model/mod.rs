@@ -6,9 +6,20 @@
 //! by value, or from another thread; woken spuriously; woken again after it finished), the
 //! input shape (`Vec` swept or with per-child wakers, `SmallVec` inline or spilled, array, `gather_iter`), the mode
 //! (settle all, fail fast, as completed left part-way), the layers (limit, deadline,
-//! catch_panics), and the schedule: which pending wake fires next, when the deadline
-//! fires, whether the gather is polled without a wake, when the caller drops it. Bytes run
-//! out as zeros, so every input is a valid scenario.
+//! catch_panics, graceful), and the schedule: which pending wake fires next, when the
+//! deadline (and the grace timer) fires, whether the gather is polled without a wake, when
+//! the caller drops it. Bytes run out as zeros, so every input is a valid scenario.
+//!
+//! In one scenario of three (read last, so that a zero byte leaves every older input a
+//! plain scenario) the gather is [`graceful`](gather::Gather::graceful) ([`Grace`]; a
+//! `Group` through `settle_all()`, which makes it a gather): its children borrow the
+//! `StopSignal`, and each one [`Heed`]s it or not: it ignores it, finishes at once when it
+//! sees it (with a stopped error, `Ok` or a real error), or takes a few polls to clean up
+//! first; some wait for it alone (they never finish otherwise), through `raised()` or
+//! `is_raised()`, and some fail with a stopped error of their own before any stop. The stop
+//! begins at the first failure or at the deadline; the grace timer `grace()` makes fires
+//! when the schedule says (like the deadline), or is ready at once. The layer goes last, as
+//! documented, or (with both other layers) first, under them.
 //!
 //! In two scenarios of five, user code also panics somewhere else than in a child's poll
 //! (the [`PanicPlan`]; at most one per scenario, so that no two drops panic in one
@@ -18,10 +29,13 @@
 //! `Drop`), or the caller's waker (its k-th `clone`, `wake`/`wake_by_ref` or `drop` made
 //! from one place: inside a child's poll, inside the gather's own poll, in the caller's
 //! drop, in the environment's wake or drop of a waker, or on a waking thread; the call is
-//! counted before it panics, and it panics once). The decoder fits the rest of such a
-//! scenario to its panic (a timer for the timer's, an array for a child's clone of the
-//! waker, ...), so that each can happen. Every panic's payload is a [`ModelPanic`]; the
-//! run reports where each one ended up ([`PanicEvent`], the seeded test's coverage keys).
+//! counted before it panics, and it panics once); in a third of the graceful scenarios
+//! that have none of those, `grace()` or the grace timer (its k-th poll, or its `Drop`).
+//! The decoder fits the rest of such a scenario to its panic (a timer for the timer's, an
+//! array for a child's clone of the waker, a deadline and a child that never finishes for
+//! the grace timer's, ...), so that each can happen. Every panic's payload is a
+//! [`ModelPanic`]; the run reports where each one ended up ([`PanicEvent`], the seeded
+//! test's coverage keys), and what the graceful stop did ([`StopEvent`], more keys).
 //!
 //! Each run is checked against a model (with the crate's panic contract):
 //!
@@ -61,7 +75,30 @@
 //!   other payload, even one caught, fails the run);
 //! - a gather that a panic came out of is poisoned: polling it again panics with the
 //!   poisoned message, and runs no user code;
-//! - no drop that is to panic runs while another panic unwinds (that would abort).
+//! - no drop that is to panic runs while another panic unwinds (that would abort);
+//! - dropping a gather (or a stream) drops every child it made, there and then.
+//!
+//! And under the graceful layer ([`Stop`] in the world):
+//!
+//! - the stop begins in the poll where the first child fails (an `Err`, a stopped error, a
+//!   caught panic), in every mode, or where the deadline's timer fires; then `grace()` runs
+//!   (once, after the signal was raised: no child sees the signal before), and the
+//!   deadline's timer is not polled again;
+//! - under `limit(k)`, no child starts once the stop began, nor in a place that a child
+//!   left when it finished at or after the first failure: the children waiting for a place
+//!   are never polled (a `gather_iter` makes them only to cut them off);
+//! - the grace timer is first polled in a later poll than the one that began the stop,
+//!   once every child still running has seen the signal, at most once per poll, and only
+//!   while a started child still runs; no child is polled once it has fired;
+//! - every child the gather cuts off that was running saw the signal (was polled after the
+//!   raise) first; the children cut off count as `Stopped` after a failure, `TimedOut` after
+//!   the deadline, and the ones that finished in the grace period keep their own outcome;
+//! - settle-all's `stopped()` and `failures()` split the errors by `is_stopped`; fail-fast
+//!   returns `Ok` only if every child succeeded, else exactly the errors that are not
+//!   stopped ones (or, if there are none, every stopped one); as-completed hands the
+//!   cut-off children out last, one per item, in input order;
+//! - a panic in `grace()` or in the grace timer's poll comes out of the poll (the gather is
+//!   poisoned), one in its drop out of the caller's drop.
 #![allow(dead_code, unreachable_pub)] // the fuzz targets and the tests use different parts
 
 use std::any::Any;
@@ -78,8 +115,8 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Wake, Waker};
 use std::thread::JoinHandle;
 
 use futures_core::Stream;
-use gather::TimedOut;
 use gather::{gather, gather_iter, CompoundError, ErrorStore, Gathered, Panicked, SliceOutcomes};
+use gather::{StopError, StopSignal, Stopped, TimedOut};
 use smallvec::SmallVec;
 
 /// The bytes a scenario is read from; zeros once they run out.
@@ -157,8 +194,50 @@ pub struct Plan {
     /// Keeps its waker and has the environment wake it after it finished.
     pub stray: bool,
     /// Never finishes, and arranges no wake: only a deadline (or fail-fast, or the
-    /// caller) ends it. Only under a deadline.
+    /// caller, or the stop signal it heeds) ends it. Only under a deadline.
     pub hangs: bool,
+    /// What it does when it sees the stop signal (graceful scenarios only).
+    pub heed: Heed,
+    /// Checks the signal by polling `raised()` (which registers no waker), not with
+    /// `is_raised()`.
+    pub awaits: bool,
+    /// Its error, if it fails, is a stopped one (made from `Stopped`) though no stop was
+    /// asked for (graceful scenarios only).
+    pub stopped_error: bool,
+}
+
+/// What a child does once it sees the stop signal raised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Heed {
+    /// Goes on as planned.
+    Ignores,
+    /// Returns `Pending` for `cleanup` polls (from the one that saw the signal), each with
+    /// a wake arranged as planned, then finishes `with`.
+    Stops { cleanup: u32, with: Finish },
+}
+
+/// How a child finishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finish {
+    Ok,
+    /// A real error.
+    Err,
+    /// An error made from `Stopped`: it stopped on request.
+    Stopped,
+}
+
+/// A graceful scenario's layer and grace timer (see [`Gather::graceful`]).
+///
+/// [`Gather::graceful`]: gather::Gather::graceful
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grace {
+    /// The grace timer is ready at its first poll: the shortest grace.
+    pub instant: bool,
+    /// With a deadline and catch_panics, the graceful layer goes first, under them (the
+    /// documented order is last; not for a `Group`, whose layers come before its gather).
+    pub first: bool,
+    /// While wakes remain, the grace timer fires about once in this many steps.
+    pub patience: u8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,6 +308,12 @@ pub enum PanicPlan {
         site: Site,
         k: usize,
     },
+    /// `grace()`, the closure that makes the grace timer, panics.
+    Grace,
+    /// The grace timer panics on its `k`-th poll (from 0).
+    GraceTimerPoll { k: u32 },
+    /// The grace timer's `Drop` panics.
+    GraceTimerDrop,
 }
 
 /// One whole scenario.
@@ -243,6 +328,8 @@ pub struct Scenario {
     /// Drop the gather after this many polls, if it is still pending then.
     pub cancel_after: Option<usize>,
     pub panic: Option<PanicPlan>,
+    /// The graceful layer, if any.
+    pub graceful: Option<Grace>,
 }
 
 /// The length of an `Array` scenario.
@@ -398,6 +485,9 @@ impl Scenario {
                 spurious: c.one_in(8),
                 stray: c.one_in(8),
                 hangs: false,
+                heed: Heed::Ignores,
+                awaits: false,
+                stopped_error: false,
             })
             .collect();
         if over_budget {
@@ -406,7 +496,7 @@ impl Scenario {
             }
         }
         let child = (kind.is_some() && n > 0).then(|| c.below(n));
-        let panic = kind.and_then(|kind| match (kind, child) {
+        let mut panic = kind.and_then(|kind| match (kind, child) {
             (PanicKind::ChildDropRunning(how), Some(child)) => {
                 let plan = &mut plans[child];
                 match how {
@@ -459,6 +549,63 @@ impl Scenario {
                 },
             }),
         });
+        // Read last: a zero byte here leaves an older input the plain scenario it was.
+        let graceful = c.one_in(3).then(|| Grace {
+            instant: c.one_in(4),
+            first: c.one_in(2),
+            patience: [2, 4, 16][c.below(3)],
+        });
+        let mut deadline = deadline;
+        if graceful.is_some() {
+            for plan in &mut plans {
+                plan.heed = match c.below(8) {
+                    0..=2 => Heed::Ignores,
+                    3 => Heed::Stops {
+                        cleanup: 0,
+                        with: Finish::Stopped,
+                    },
+                    4 => Heed::Stops {
+                        cleanup: 0,
+                        with: Finish::Ok,
+                    },
+                    5 => Heed::Stops {
+                        cleanup: 0,
+                        with: Finish::Err,
+                    },
+                    _ => Heed::Stops {
+                        cleanup: 1 + c.below(3) as u32,
+                        with: [Finish::Stopped, Finish::Ok, Finish::Err][c.below(3)],
+                    },
+                };
+                plan.awaits = c.one_in(2);
+                plan.stopped_error = plan.fails && c.one_in(3);
+                // Only a deadline is sure to begin the stop that ends a child that waits
+                // for it alone.
+                plan.hangs |= deadline && c.one_in(6);
+                // More children than one poll's budget all run when the stop begins: the
+                // poll after it cannot reach them all.
+                if n > 128 {
+                    plan.pending_polls = plan.pending_polls.max(1);
+                }
+            }
+            // The grace timer's panics (and `grace()`'s) need a stop: the deadline begins
+            // it if no child fails. A child that ignores the signal and never finishes
+            // keeps the grace timer polled until it fires.
+            if panic.is_none() && c.one_in(3) {
+                deadline = true;
+                panic = Some(match c.below(5) {
+                    0 | 1 => PanicPlan::Grace,
+                    2 | 3 => PanicPlan::GraceTimerPoll {
+                        k: c.below(2) as u32,
+                    },
+                    _ => PanicPlan::GraceTimerDrop,
+                });
+                if let Some(plan) = plans.first_mut() {
+                    plan.heed = Heed::Ignores;
+                    plan.hangs = true;
+                }
+            }
+        }
         Scenario {
             plans,
             shape,
@@ -468,6 +615,7 @@ impl Scenario {
             catch_panics,
             cancel_after,
             panic,
+            graceful,
         }
     }
 }
@@ -500,6 +648,10 @@ pub enum What {
     WakerClone,
     WakerWake,
     WakerDrop,
+    /// `grace()`, which makes the grace timer.
+    Grace,
+    GraceTimerPoll,
+    GraceTimerDrop,
 }
 
 /// Where a panic ended up.
@@ -536,7 +688,8 @@ pub struct PanicEvent {
     pub what: What,
     pub site: Site,
     pub reached: Reached,
-    /// Why a running child was dropped inside a poll: `"deadline"` or `"fail fast"`.
+    /// Why a running child was dropped inside a poll: `"deadline"`, `"fail fast"` or
+    /// `"grace over"`.
     pub cause: Option<&'static str>,
 }
 
@@ -555,12 +708,82 @@ impl fmt::Display for PanicEvent {
     }
 }
 
+/// What happened in a graceful stop, for the seeded test's coverage check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StopEvent {
+    /// The stop began at a child's `Err`.
+    AtError,
+    /// The stop began at a child's stopped error (no stop was under way).
+    AtStoppedError,
+    /// The stop began at a child's panic, caught by catch_panics.
+    AtCaughtPanic,
+    /// The stop began at the deadline.
+    AtDeadline,
+    /// The grace timer fired while started children still ran: they were cut off.
+    GraceTimerFired,
+    /// The grace timer was ready at its first poll.
+    InstantGrace,
+    /// Every started child finished in the grace period (the grace timer never fired).
+    AllFinished,
+    /// The caller dropped the gather (or the stream) in the grace period.
+    DroppedInGrace,
+    /// A child that ignores the signal saw it, then finished on its own.
+    IgnoredThenFinished,
+    /// A child that ignores the signal saw it, and was cut off.
+    IgnoredThenCutOff,
+    /// A child finished at once when it saw the signal: with a stopped error, `Ok`, or a
+    /// real error.
+    StoppedOnRequest,
+    SucceededOnRequest,
+    FailedOnRequest,
+    /// A child cleaned up for some polls after it saw the signal, then finished.
+    CleanedUp,
+    /// A child was cut off while it cleaned up.
+    CutOffCleaningUp,
+    /// A child that waited for the signal alone (it never finishes otherwise) finished
+    /// when it saw it: `raised()` needs no waker.
+    WaitedForTheSignal,
+    /// A child failed in the grace period (a failure that begins no stop).
+    FailedInGrace,
+    /// A child waiting for a place under a limit never started, and was cut off.
+    NeverStarted,
+}
+
+impl StopEvent {
+    /// Every event, for the seeded test's coverage check.
+    pub const ALL: [StopEvent; 18] = {
+        use StopEvent as E;
+        [
+            E::AtError,
+            E::AtStoppedError,
+            E::AtCaughtPanic,
+            E::AtDeadline,
+            E::GraceTimerFired,
+            E::InstantGrace,
+            E::AllFinished,
+            E::DroppedInGrace,
+            E::IgnoredThenFinished,
+            E::IgnoredThenCutOff,
+            E::StoppedOnRequest,
+            E::SucceededOnRequest,
+            E::FailedOnRequest,
+            E::CleanedUp,
+            E::CutOffCleaningUp,
+            E::WaitedForTheSignal,
+            E::FailedInGrace,
+            E::NeverStarted,
+        ]
+    };
+}
+
 /// What one run did.
 #[derive(Clone, Debug)]
 pub struct Report {
     pub ending: Ending,
     /// Every panic of the run, in the order they were raised.
     pub panics: Vec<PanicEvent>,
+    /// What happened in the graceful stop, if one began (in order, once each).
+    pub stop: Vec<StopEvent>,
 }
 
 /// One raised panic, and where it ended up so far.
@@ -651,9 +874,35 @@ enum Fate {
     Running,
     Ok,
     Err,
+    /// It finished with a stopped error (made from `Stopped`).
+    Stopped,
     /// Its poll panicked (`ChildPoll`, or the waker it called), or its drop right after it
     /// finished did (`ChildDropFinished`).
     Panicked(What),
+}
+
+impl Fate {
+    /// Whether it failed: any error (a stopped one too), any panic.
+    fn failed(self) -> bool {
+        matches!(self, Fate::Err | Fate::Stopped | Fate::Panicked(_))
+    }
+}
+
+/// Why a graceful stop began.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StopCause {
+    /// A child failed: the children cut off count as `Stopped`.
+    Failure,
+    /// The deadline's timer fired: they count as `TimedOut`.
+    Deadline,
+}
+
+/// A graceful stop, from the moment `grace()` ran.
+#[derive(Clone, Copy, Debug)]
+struct Stop {
+    cause: StopCause,
+    /// The poll of the gather that began it.
+    poll: usize,
 }
 
 /// Everything one run shares.
@@ -666,6 +915,8 @@ struct World {
     /// Which children exist (were made): all of them from the start, but for
     /// `gather_iter`, which makes each only when it may start.
     made: Vec<bool>,
+    /// The poll of the gather in which each child was made.
+    made_in: Vec<usize>,
     /// How many children exist now (made, not yet dropped).
     alive: usize,
     limit: Option<usize>,
@@ -692,6 +943,51 @@ struct World {
     /// A `Group` scenario's: pushes child `id + 1` (if any), called by child `id` at the
     /// start of its first poll.
     chain: Option<Rc<dyn Fn(usize)>>,
+    /// The polls of the gather so far, over every `drive`: the clock of the checks below.
+    polls: usize,
+    /// What broke the model where a panic must not come out (in a drop, or in a poll that
+    /// catch_panics guards): checked after every poll and at the end of the run.
+    broken: Vec<String>,
+    /// The first child to fail, and the poll it failed in.
+    first_failure: Option<(usize, usize)>,
+    /// Under a limit, the first child to fail, and how many children had a place then
+    /// (the first ones, in input order).
+    admitted: Option<(usize, usize)>,
+    /// The poll in which the deadline's timer returned `Ready`.
+    timer_ready_at: Option<usize>,
+
+    // A graceful scenario's.
+    graceful: bool,
+    /// The signal every child borrows (and checks, in graceful scenarios).
+    signal: Rc<StopSignal>,
+    /// Once `grace()` ran.
+    stop: Option<Stop>,
+    grace_calls: u32,
+    /// The grace timer is ready from the start.
+    instant_grace: bool,
+    /// Whether the environment fired the grace timer (or it was instant).
+    grace_fired: bool,
+    /// Whether the grace timer has returned `Ready`.
+    grace_ready: bool,
+    grace_waker: Option<Waker>,
+    grace_polls: u32,
+    /// The poll of the gather in which the grace timer was last polled.
+    grace_polled_at: Option<usize>,
+    grace_panics: bool,
+    grace_poll_panics: Option<u32>,
+    grace_drop_panics: bool,
+    /// The grace period is over: the grace timer fired, or the gather cut a child off.
+    grace_over: bool,
+    /// Each child: polled while the signal was raised.
+    saw_signal: Vec<bool>,
+    /// Each child: began to clean up, as it heeds the signal.
+    cleaning: Vec<bool>,
+    /// Each child: finished as it heeds the signal.
+    heeded: Vec<bool>,
+    /// Each child: cut off (dropped unfinished by the gather, the stop under way).
+    cut_off: Vec<bool>,
+    dropped_in_grace: bool,
+    failed_in_grace: bool,
 }
 
 impl World {
@@ -706,6 +1002,34 @@ impl World {
         let payload = this.ledger.raise(what, child);
         drop(this);
         panic::panic_any(payload);
+    }
+
+    /// Child `id` is now `fate`: a failure is noted for the stop it begins.
+    fn set_fate(&mut self, id: usize, fate: Fate) {
+        if fate.failed() {
+            if self.first_failure.is_none() {
+                self.first_failure = Some((id, self.polls));
+                let others = self.fates.iter().enumerate().filter(|&(i, _)| i != id);
+                let finished = others
+                    .filter(|(_, fate)| !matches!(fate, None | Some(Fate::Running)))
+                    .count();
+                self.admitted = self.limit.map(|limit| (id, limit + finished));
+            }
+            if self.stop.is_some() && fate != Fate::Stopped {
+                self.failed_in_grace = true;
+            }
+        }
+        self.fates[id] = Some(fate);
+    }
+
+    /// Notes that the model is broken; the harness fails the run after this poll.
+    fn broken(&mut self, what: String) {
+        self.broken.push(what);
+    }
+
+    /// Whether a child that started is still running (made, not finished, not dropped).
+    fn running(&self, id: usize) -> bool {
+        self.fates[id] == Some(Fate::Running) && self.child_drops[id] == 0
     }
 }
 
@@ -737,6 +1061,9 @@ impl Drop for Token {
 #[derive(Debug)]
 pub enum Fail {
     Child(Token),
+    /// A stopped error: a child's own (`Some`, with its output), or one the gather made
+    /// from `Stopped` for a child it cut off after a failure (`None`).
+    Stopped(Option<Token>),
     TimedOut(usize),
     /// The index the gather reported, and the payload (if it is one of the model's).
     Panicked(usize, Option<ModelPanic>),
@@ -745,6 +1072,18 @@ pub enum Fail {
 impl From<TimedOut> for Fail {
     fn from(timed_out: TimedOut) -> Self {
         Fail::TimedOut(timed_out.index)
+    }
+}
+
+impl From<Stopped> for Fail {
+    fn from(_: Stopped) -> Self {
+        Fail::Stopped(None)
+    }
+}
+
+impl StopError for Fail {
+    fn is_stopped(&self) -> bool {
+        matches!(self, Fail::Stopped(_))
     }
 }
 
@@ -761,8 +1100,11 @@ struct Child {
     id: usize,
     plan: Plan,
     polls_left: u32,
+    /// The polls of cleaning up left, once it has seen the signal (as it heeds it).
+    cleanup_left: Option<u32>,
     /// Its drop panics: after it returned `Ready` (`Some(true)`), or before (`Some(false)`).
     drop_panics: Option<bool>,
+    signal: Rc<StopSignal>,
     world: Shared,
 }
 
@@ -771,6 +1113,9 @@ impl Child {
         let (id, plan) = (self.id, self.plan);
         let shared = self.world.clone();
         let mut world = shared.borrow_mut();
+        if world.grace_over {
+            world.broken(format!("child {id} polled after the grace period ended"));
+        }
         match world.fates[id] {
             None => {
                 world.fates[id] = Some(Fate::Running);
@@ -784,10 +1129,52 @@ impl Child {
                         running <= limit,
                         "{running} children running under limit({limit})"
                     );
+                    // Once the stop began, no child starts; nor, from the first failure
+                    // on, does one in a place that a child finishing then left.
+                    if world.graceful && world.stop.is_some() {
+                        world.broken(format!(
+                            "child {id} started under limit({limit}) after the stop began"
+                        ));
+                    } else if let (true, Some((failed, admitted))) =
+                        (world.graceful, world.admitted)
+                    {
+                        if id >= admitted {
+                            world.broken(format!(
+                                "child {id} started under limit({limit}) after child {failed} \
+                                 failed, when only {admitted} children had a place"
+                            ));
+                        }
+                    }
                 }
             }
             Some(Fate::Running) => {}
             Some(fate) => panic!("child {id} polled after it finished ({fate:?})"),
+        }
+        let raised = if plan.awaits {
+            // `raised()` registers no waker: the gather polls every child after the raise.
+            let mut raised = self.signal.raised();
+            Pin::new(&mut raised).poll(cx).is_ready()
+        } else {
+            self.signal.is_raised()
+        };
+        if raised {
+            if world.stop.is_none() {
+                world.broken(format!("child {id} saw the signal before grace() ran"));
+            }
+            world.saw_signal[id] = true;
+            if let Heed::Stops { cleanup, with } = plan.heed {
+                world.cleaning[id] = true;
+                let left = self.cleanup_left.get_or_insert(cleanup);
+                if *left > 0 {
+                    *left -= 1;
+                    return self.wait(&mut world, cx);
+                }
+                world.heeded[id] = true;
+                if plan.stray {
+                    world.strays.push(cx.waker().clone());
+                }
+                return self.finish(world, with);
+            }
         }
         if plan.hangs {
             return Poll::Pending;
@@ -797,31 +1184,54 @@ impl Child {
         }
         if self.polls_left > 0 {
             self.polls_left -= 1;
-            match plan.style {
-                WakeStyle::DuringPoll => cx.waker().wake_by_ref(),
-                style => world.pending_wakes.push((cx.waker().clone(), style)),
-            }
-            return Poll::Pending;
+            return self.wait(&mut world, cx);
         }
         if plan.stray {
             world.strays.push(cx.waker().clone());
         }
         if plan.panics {
-            world.fates[id] = Some(Fate::Panicked(What::ChildPoll));
+            world.set_fate(id, Fate::Panicked(What::ChildPoll));
             let payload = world.ledger.raise(What::ChildPoll, Some(id));
             drop(world);
             panic::panic_any(payload);
         }
-        world.fates[id] = Some(if plan.fails { Fate::Err } else { Fate::Ok });
+        let finish = match (plan.fails, plan.stopped_error) {
+            (false, _) => Finish::Ok,
+            (true, false) => Finish::Err,
+            (true, true) => Finish::Stopped,
+        };
+        self.finish(world, finish)
+    }
+
+    /// Returns `Pending`, with a wake arranged in the planned style.
+    fn wait(&self, world: &mut World, cx: &mut Context<'_>) -> Poll<Outcome> {
+        match self.plan.style {
+            WakeStyle::DuringPoll => cx.waker().wake_by_ref(),
+            style => world.pending_wakes.push((cx.waker().clone(), style)),
+        }
+        Poll::Pending
+    }
+
+    /// Finishes as `finish` says, with a token as its output (or in its error).
+    fn finish(&self, mut world: std::cell::RefMut<'_, World>, finish: Finish) -> Poll<Outcome> {
+        let id = self.id;
+        world.set_fate(
+            id,
+            match finish {
+                Finish::Ok => Fate::Ok,
+                Finish::Err => Fate::Err,
+                Finish::Stopped => Fate::Stopped,
+            },
+        );
         world.outputs_made[id] = true;
         let token = Token {
             id,
             world: self.world.clone(),
         };
-        Poll::Ready(if plan.fails {
-            Err(Fail::Child(token))
-        } else {
-            Ok(token)
+        Poll::Ready(match finish {
+            Finish::Ok => Ok(token),
+            Finish::Err => Err(Fail::Child(token)),
+            Finish::Stopped => Err(Fail::Stopped(Some(token))),
         })
     }
 }
@@ -853,7 +1263,8 @@ impl Future for Child {
                 // The caller's waker panicked in this poll: the child panicked.
                 if let Some(p) = payload.downcast_ref::<ModelPanic>() {
                     if matches!(p.what, What::WakerClone | What::WakerWake) {
-                        this.world.borrow_mut().fates[this.id] = Some(Fate::Panicked(p.what));
+                        let mut world = this.world.borrow_mut();
+                        world.set_fate(this.id, Fate::Panicked(p.what));
                     }
                 }
                 panic::resume_unwind(payload)
@@ -867,11 +1278,25 @@ impl Drop for Child {
         let mut world = self.world.borrow_mut();
         world.child_drops[self.id] += 1;
         world.alive -= 1;
-        let finished = matches!(world.fates[self.id], Some(Fate::Ok | Fate::Err));
+        let id = self.id;
+        let fate = world.fates[id];
+        let finished = matches!(fate, Some(Fate::Ok | Fate::Err | Fate::Stopped));
+        if world.stop.is_some() && matches!(fate, None | Some(Fate::Running)) {
+            if current_site().0 == Site::CallerDrop {
+                world.dropped_in_grace |= !world.grace_over;
+            } else {
+                // The gather cuts it off: the grace period is over.
+                world.cut_off[id] = true;
+                world.grace_over = true;
+                if fate == Some(Fate::Running) && !world.saw_signal[id] {
+                    world.broken(format!("child {id} cut off before it saw the signal"));
+                }
+            }
+        }
         if self.drop_panics == Some(finished) {
             let what = if finished {
                 // Under catch_panics, this is the child's outcome.
-                world.fates[self.id] = Some(Fate::Panicked(What::ChildDropFinished));
+                world.set_fate(id, Fate::Panicked(What::ChildDropFinished));
                 What::ChildDropFinished
             } else {
                 What::ChildDropRunning
@@ -889,6 +1314,9 @@ impl Future for Timer {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut world = self.0.borrow_mut();
+        if world.graceful && (world.stop.is_some() || world.first_failure.is_some()) {
+            world.broken("the deadline's timer polled after a failure or a stop".into());
+        }
         let poll = world.timer_polls;
         world.timer_polls += 1;
         if world.timer_poll_panics == Some(poll) {
@@ -898,6 +1326,7 @@ impl Future for Timer {
         }
         if world.deadline_fired {
             world.timer_ready = true;
+            world.timer_ready_at = Some(world.polls);
             return Poll::Ready(());
         }
         let waker = cx.waker().clone();
@@ -913,6 +1342,109 @@ impl Drop for Timer {
         let world = self.0.borrow_mut();
         if world.timer_drop_panics {
             World::panic_in_drop(world, What::TimerDrop, None);
+        }
+    }
+}
+
+/// `grace()`, given to `graceful`: checks that the stop may begin now (the signal raised,
+/// in the poll of a failure or of the deadline), notes it, and makes the grace timer.
+fn grace(world: &Shared) -> impl FnOnce() -> GraceTimer {
+    let world = world.clone();
+    move || {
+        let mut w = world.borrow_mut();
+        w.grace_calls += 1;
+        if w.grace_calls > 1 {
+            w.broken("grace() ran twice".into());
+        }
+        if !w.signal.is_raised() {
+            w.broken("grace() ran before the signal was raised".into());
+        }
+        let now = w.polls;
+        let cause = match (w.timer_ready_at, w.first_failure) {
+            (Some(at), _) if at == now => StopCause::Deadline,
+            (_, Some((_, at))) if at == now => StopCause::Failure,
+            _ => {
+                let note =
+                    format!("grace() ran in poll {now} with no failure and no deadline in it");
+                w.broken(note);
+                StopCause::Failure
+            }
+        };
+        w.stop = Some(Stop { cause, poll: now });
+        w.grace_fired |= w.instant_grace;
+        if w.grace_panics {
+            let payload = w.ledger.raise(What::Grace, None);
+            drop(w);
+            panic::panic_any(payload);
+        }
+        drop(w);
+        GraceTimer(world)
+    }
+}
+
+/// The grace timer: ready once the environment fired it (or at once, for an instant
+/// grace).
+struct GraceTimer(Shared);
+
+impl Future for GraceTimer {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut world = self.0.borrow_mut();
+        let now = world.polls;
+        if !matches!(world.stop, Some(stop) if stop.poll < now) {
+            world.broken(format!(
+                "the grace timer polled in poll {now}, which began the stop"
+            ));
+        }
+        if world.grace_polled_at == Some(now) || world.grace_ready {
+            world.broken(format!(
+                "the grace timer polled twice in poll {now}, or once ready"
+            ));
+        }
+        world.grace_polled_at = Some(now);
+        let n = world.fates.len();
+        let unseen: Vec<usize> = (0..n)
+            .filter(|&i| world.running(i) && !world.saw_signal[i])
+            .collect();
+        if !unseen.is_empty() {
+            world.broken(format!(
+                "the grace timer polled before children {unseen:?} saw the signal"
+            ));
+        }
+        // Without a limit, a child never polled yet counts as started (it waits for the
+        // budget, not for a place).
+        let unpolled =
+            |i: usize| world.made[i] && world.fates[i].is_none() && world.child_drops[i] == 0;
+        let started = (0..n).any(|i| world.running(i) || (world.limit.is_none() && unpolled(i)));
+        if !started {
+            world.broken("the grace timer polled with no started child left".into());
+        }
+        let poll = world.grace_polls;
+        world.grace_polls += 1;
+        if world.grace_poll_panics == Some(poll) {
+            let payload = world.ledger.raise(What::GraceTimerPoll, None);
+            drop(world);
+            panic::panic_any(payload);
+        }
+        if world.grace_fired {
+            world.grace_ready = true;
+            world.grace_over = true;
+            return Poll::Ready(());
+        }
+        let waker = cx.waker().clone();
+        let old = world.grace_waker.replace(waker);
+        drop(world);
+        drop(old);
+        Poll::Pending
+    }
+}
+
+impl Drop for GraceTimer {
+    fn drop(&mut self) {
+        let world = self.0.borrow_mut();
+        if world.grace_drop_panics {
+            World::panic_in_drop(world, What::GraceTimerDrop, None);
         }
     }
 }
@@ -1056,16 +1588,36 @@ macro_rules! run_mode {
     }};
 }
 
-/// Adds the scenario's deadline and catch_panics layers, then runs the mode.
+/// Adds the scenario's graceful layer, if any, then runs the mode.
+macro_rules! run_graceful {
+    ($run:expr, $gather:expr) => {{
+        let gather = $gather;
+        match $run.scenario.graceful {
+            None => run_mode!($run, gather),
+            Some(_) => run_mode!($run, gather.graceful($run.signal, grace($run.world))),
+        }
+    }};
+}
+
+/// Adds the scenario's deadline and catch_panics layers, then the graceful one (or, with
+/// both and [`Grace::first`], the graceful layer first, under them), then runs the mode.
 macro_rules! run_layered {
     ($run:expr, $gather:expr) => {{
         let gather = $gather;
         let timer = Timer($run.world.clone());
+        let first = matches!($run.scenario.graceful, Some(Grace { first: true, .. }));
         match ($run.scenario.deadline, $run.scenario.catch_panics) {
-            (false, false) => run_mode!($run, gather),
-            (false, true) => run_mode!($run, gather.catch_panics()),
-            (true, false) => run_mode!($run, gather.deadline(timer)),
-            (true, true) => run_mode!($run, gather.deadline(timer).catch_panics()),
+            (false, false) => run_graceful!($run, gather),
+            (false, true) => run_graceful!($run, gather.catch_panics()),
+            (true, false) => run_graceful!($run, gather.deadline(timer)),
+            (true, true) if first => run_mode!(
+                $run,
+                gather
+                    .graceful($run.signal, grace($run.world))
+                    .deadline(timer)
+                    .catch_panics()
+            ),
+            (true, true) => run_graceful!($run, gather.deadline(timer).catch_panics()),
         }
     }};
 }
@@ -1082,14 +1634,19 @@ macro_rules! run_limited {
     }};
 }
 
-/// A group's modes: awaited whole (settle-all, fail-fast), or read as a stream.
+/// A group's modes: awaited whole (settle-all, fail-fast), or read as a stream. A graceful
+/// group is made a gather first (`settle_all()`), which takes the layer, then the mode.
 macro_rules! run_group_mode {
     ($run:expr, $group:expr) => {{
         let group = $group;
-        match $run.scenario.mode {
-            Mode::SettleAll => $run.settle_all(group.settle_all()),
-            Mode::FailFast => $run.fail_fast(group.fail_fast()),
-            Mode::AsCompleted { take } => $run.as_completed(group, take),
+        match ($run.scenario.mode, $run.scenario.graceful) {
+            (_, Some(_)) => run_mode!(
+                $run,
+                group.settle_all().graceful($run.signal, grace($run.world))
+            ),
+            (Mode::SettleAll, None) => $run.settle_all(group.settle_all()),
+            (Mode::FailFast, None) => $run.fail_fast(group.fail_fast()),
+            (Mode::AsCompleted { take }, None) => $run.as_completed(group, take),
         }
     }};
 }
@@ -1213,6 +1770,7 @@ pub fn run_scenario(scenario: &Scenario, choices: &mut Choices<'_>) -> Report {
         output_drops: vec![0; n],
         outputs_made: vec![false; n],
         made: vec![false; n],
+        made_in: vec![0; n],
         alive: 0,
         limit: scenario.limit,
         deadline_armed: scenario.deadline,
@@ -1226,8 +1784,21 @@ pub fn run_scenario(scenario: &Scenario, choices: &mut Choices<'_>) -> Report {
         },
         timer_drop_panics: plan == Some(PanicPlan::TimerDrop),
         ledger: ledger.clone(),
+        graceful: scenario.graceful.is_some(),
+        instant_grace: scenario.graceful.is_some_and(|grace| grace.instant),
+        grace_panics: plan == Some(PanicPlan::Grace),
+        grace_poll_panics: match plan {
+            Some(PanicPlan::GraceTimerPoll { k }) => Some(k),
+            _ => None,
+        },
+        grace_drop_panics: plan == Some(PanicPlan::GraceTimerDrop),
+        saw_signal: vec![false; n],
+        cleaning: vec![false; n],
+        heeded: vec![false; n],
+        cut_off: vec![false; n],
         ..World::default()
     }));
+    let signal = world.borrow().signal.clone();
     let trap = Arc::new(WakerTrap {
         plan: match plan {
             Some(PanicPlan::Waker { call, site, k }) => Some((call, site, k)),
@@ -1245,6 +1816,7 @@ pub fn run_scenario(scenario: &Scenario, choices: &mut Choices<'_>) -> Report {
     let mut run = Run {
         scenario,
         world: &world,
+        signal: &signal,
         ledger,
         trap,
         executors: Vec::new(),
@@ -1284,7 +1856,12 @@ pub fn run_scenario(scenario: &Scenario, choices: &mut Choices<'_>) -> Report {
         }
     };
     let panics = run.finish();
-    Report { ending, panics }
+    let stop = run.stop_events(ending);
+    Report {
+        ending,
+        panics,
+        stop,
+    }
 }
 
 /// Makes child `id` (it exists from now on).
@@ -1306,11 +1883,14 @@ fn make_child(
         );
     }
     w.made[id] = true;
+    w.made_in[id] = w.polls;
     w.alive += 1;
     Child {
         id,
         plan,
         polls_left: plan.pending_polls,
+        cleanup_left: None,
+        signal: w.signal.clone(),
         drop_panics: match panic {
             Some(PanicPlan::ChildDrop { child, finished }) if child == id => Some(finished),
             _ => None,
@@ -1334,6 +1914,8 @@ fn check_exactly_sized<S: Any>(successes: &S) {
 struct Run<'s, 'c, 'b> {
     scenario: &'s Scenario,
     world: &'s Shared,
+    /// The signal a graceful gather raises (the world's).
+    signal: &'s StopSignal,
     ledger: Arc<Ledger>,
     trap: Arc<WakerTrap>,
     /// The caller's waker of every `drive`, to check at the end that none is kept alive.
@@ -1348,8 +1930,24 @@ struct Run<'s, 'c, 'b> {
 enum Seen {
     Ok(usize),
     Err(usize),
+    /// Its own stopped error.
+    Stopped(usize),
+    /// A `Stopped` the gather made: cut off after a failure.
+    StoppedCutOff(usize),
     TimedOut(usize),
     Panicked(usize, What),
+}
+
+impl Seen {
+    /// An outcome of a child cut off.
+    fn cut_off(&self) -> bool {
+        matches!(self, Seen::StoppedCutOff(_) | Seen::TimedOut(_))
+    }
+
+    /// An error that is a stopped one.
+    fn stopped(&self) -> bool {
+        matches!(self, Seen::Stopped(_) | Seen::StoppedCutOff(_))
+    }
 }
 
 impl Run<'_, '_, '_> {
@@ -1359,7 +1957,13 @@ impl Run<'_, '_, '_> {
         match world.fates[index] {
             Some(Fate::Ok) => Seen::Ok(index),
             Some(Fate::Err) => Seen::Err(index),
+            Some(Fate::Stopped) => Seen::Stopped(index),
             Some(Fate::Panicked(what)) => Seen::Panicked(index, what),
+            None | Some(Fate::Running) if world.graceful => match world.stop {
+                Some(stop) if stop.cause == StopCause::Failure => Seen::StoppedCutOff(index),
+                Some(_) => Seen::TimedOut(index),
+                None => panic!("child {index} unfinished, yet no stop began"),
+            },
             None | Some(Fate::Running) => {
                 assert!(
                     world.deadline_fired,
@@ -1373,16 +1977,36 @@ impl Run<'_, '_, '_> {
     /// Every child that never finished has been dropped: checked when a `TimedOut` is seen.
     fn check_cut_off(&self, when: &str) {
         let world = self.world.borrow();
+        // A group's children pushed from the poll that froze its inbox on (the deadline
+        // fired, or the stop began, at its end) wait there, never started: as completed,
+        // each is cut off when its turn comes to be handed out, as a lazy input's children
+        // are made only then.
+        let frozen = match world.stop {
+            Some(stop) => Some(stop.poll),
+            None => world.timer_ready_at,
+        };
+        let waits = |i: usize| {
+            self.scenario.shape == Shape::Group
+                && matches!(self.scenario.mode, Mode::AsCompleted { .. })
+                && world.fates[i].is_none()
+                && frozen.is_some_and(|frozen| world.made_in[i] >= frozen)
+        };
         let alive: Vec<usize> = (0..world.fates.len())
             .filter(|&i| matches!(world.fates[i], None | Some(Fate::Running)))
-            .filter(|&i| world.made[i] && world.child_drops[i] == 0)
+            .filter(|&i| world.made[i] && world.child_drops[i] == 0 && !waits(i))
             .collect();
         assert!(alive.is_empty(), "children {alive:?} still running {when}");
     }
 
-    fn seen_error(&self, error: &Fail) -> Seen {
+    /// What the caller saw of child `index` (where it saw it) from its error.
+    fn seen_error(&self, index: usize, error: &Fail) -> Seen {
         match error {
             Fail::Child(token) => Seen::Err(token.id),
+            Fail::Stopped(Some(token)) => Seen::Stopped(token.id),
+            Fail::Stopped(None) => {
+                self.check_cut_off("when a cut-off Stopped was seen");
+                Seen::StoppedCutOff(index)
+            }
             Fail::TimedOut(index) => {
                 self.check_cut_off("when a TimedOut was seen");
                 Seen::TimedOut(*index)
@@ -1414,10 +2038,10 @@ impl Run<'_, '_, '_> {
         }
     }
 
-    fn seen(&self, outcome: &Outcome) -> Seen {
+    fn seen(&self, index: usize, outcome: &Outcome) -> Seen {
         match outcome {
             Ok(token) => Seen::Ok(token.id),
-            Err(error) => self.seen_error(error),
+            Err(error) => self.seen_error(index, error),
         }
     }
 
@@ -1453,11 +2077,10 @@ impl Run<'_, '_, '_> {
                             "{panic:?}: the drop of a child whose poll panicked was not \
                              swallowed by catch_panics"
                         );
-                        let failed = world
-                            .fates
-                            .iter()
-                            .any(|f| matches!(f, Some(Fate::Err | Fate::Panicked(_))));
-                        cause = if world.timer_ready && what == What::ChildDropRunning {
+                        let failed = world.fates.iter().any(|f| f.is_some_and(Fate::failed));
+                        cause = if world.stop.is_some() && what == What::ChildDropRunning {
+                            Some("grace over")
+                        } else if world.timer_ready && what == What::ChildDropRunning {
                             Some("deadline")
                         } else {
                             assert!(
@@ -1472,7 +2095,11 @@ impl Run<'_, '_, '_> {
                         assert!(world.timer_ready, "timer dropped before it fired");
                     }
                     What::TimerPoll | What::WakerClone | What::WakerWake | What::WakerDrop => {}
+                    What::Grace | What::GraceTimerPoll => {
+                        assert!(world.stop.is_some(), "{panic:?} before the stop began");
+                    }
                     What::ChildPoll => unreachable!("a child's poll panics in its poll"),
+                    What::GraceTimerDrop => panic!("{panic:?} came out of a poll"),
                 }
             }
             Reached::CallerDrop => {
@@ -1492,6 +2119,9 @@ impl Run<'_, '_, '_> {
                         );
                     }
                     What::OutputDrop | What::TimerDrop | What::WakerDrop => {}
+                    What::GraceTimerDrop => {
+                        assert!(world.stop.is_some(), "{panic:?} before the stop began");
+                    }
                     _ => panic!("{panic:?} came out of the caller's drop"),
                 }
             }
@@ -1534,6 +2164,14 @@ impl Run<'_, '_, '_> {
         self.outside(Site::CallerDrop, move || drop(value));
     }
 
+    /// The caller drops the gather (or the stream): every child it made is gone then, even
+    /// in the grace period, even if a drop panicked.
+    fn drop_gather<T>(&self, gather: T) {
+        self.caller_drop(gather);
+        let alive = self.world.borrow().alive;
+        assert_eq!(alive, 0, "{alive} children outlive the gather");
+    }
+
     /// Joins a waking thread: a panic there must be the caller's waker's.
     fn join(&self, thread: JoinHandle<()>) {
         if let Err(payload) = thread.join() {
@@ -1553,9 +2191,24 @@ impl Run<'_, '_, '_> {
         }
         let mut world = self.world.borrow_mut();
         let deadline_ready = world.deadline_armed && !world.deadline_fired;
+        // Once `grace()` made it, the grace timer: picked as often as the scenario says
+        // while other events remain.
+        let grace_ready = world.stop.is_some() && !world.grace_fired;
         let wakes = world.pending_wakes.len();
-        if wakes == 0 && !deadline_ready {
+        if wakes == 0 && !deadline_ready && !grace_ready {
             return false;
+        }
+        if grace_ready {
+            let patience = self.scenario.graceful.map_or(1, |grace| grace.patience);
+            if (wakes == 0 && !deadline_ready) || self.choices.one_in(patience) {
+                world.grace_fired = true;
+                let waker = world.grace_waker.take();
+                drop(world);
+                if let Some(waker) = waker {
+                    self.outside(Site::Environment, move || waker.wake());
+                }
+                return true;
+            }
         }
         // The deadline is one more candidate, picked rarely while wakes remain.
         if deadline_ready && (wakes == 0 || self.choices.one_in(16)) {
@@ -1615,6 +2268,7 @@ impl Run<'_, '_, '_> {
             polls += 1;
             woken_polls += usize::from(!spurious);
             let before = executor.wakes();
+            self.world.borrow_mut().polls += 1;
             let result = {
                 let _site = at_site(Site::GatherPoll, None);
                 panic::catch_unwind(AssertUnwindSafe(|| poll(&mut cx)))
@@ -1623,11 +2277,15 @@ impl Run<'_, '_, '_> {
                 Ok(poll) => poll,
                 Err(payload) => {
                     self.surfaced(payload, Reached::Poll);
+                    self.check_broken();
                     return Err(Ending::Poisoned);
                 }
             };
-            // The poll that sees the timer fire cuts off every child still running.
-            if self.world.borrow().timer_ready {
+            self.check_broken();
+            if self.scenario.graceful.is_some() {
+                self.check_stop(result.is_pending());
+            } else if self.world.borrow().timer_ready {
+                // The poll that sees the timer fire cuts off every child still running.
                 self.check_cut_off("after the poll that saw the timer fire");
             }
             if let Poll::Ready(out) = result {
@@ -1648,6 +2306,39 @@ impl Run<'_, '_, '_> {
                     "lost wake: the gather is pending, was not woken, and no wake is to come"
                 );
             }
+        }
+    }
+
+    /// Fails the run if the model broke where a panic could not say so (see
+    /// [`World::broken`]).
+    fn check_broken(&self) {
+        let broken = std::mem::take(&mut self.world.borrow_mut().broken);
+        assert!(broken.is_empty(), "{}", broken.join("; "));
+    }
+
+    /// After a poll of a graceful gather: a failure or the deadline in it that left the
+    /// gather pending began the stop; the poll that saw the grace timer fire cut off every
+    /// child still running.
+    fn check_stop(&self, pending: bool) {
+        let world = self.world.borrow();
+        let now = world.polls;
+        if world.stop.is_none() {
+            if let (true, Some((id, at))) = (pending, world.first_failure) {
+                assert_ne!(
+                    at, now,
+                    "child {id} failed in poll {now}, yet no stop began"
+                );
+            }
+            assert_ne!(
+                world.timer_ready_at,
+                Some(now),
+                "the deadline fired in poll {now}, yet no stop began"
+            );
+        }
+        let grace_ready = world.grace_ready;
+        drop(world);
+        if grace_ready {
+            self.check_cut_off("after the poll that saw the grace timer fire");
         }
     }
 
@@ -1683,19 +2374,21 @@ impl Run<'_, '_, '_> {
         // A group's chain holds the world and a handle: let go of both (the group is gone).
         let chain = self.world.borrow_mut().chain.take();
         drop(chain);
-        let (threads, strays, pending, timer) = {
+        let (threads, strays, pending, timer, grace) = {
             let mut w = self.world.borrow_mut();
             (
                 std::mem::take(&mut w.in_flight),
                 std::mem::take(&mut w.strays),
                 std::mem::take(&mut w.pending_wakes),
                 w.timer_waker.take(),
+                w.grace_waker.take(),
             )
         };
         for thread in threads {
             self.join(thread);
         }
         self.outside(Site::Environment, move || drop(timer));
+        self.outside(Site::Environment, move || drop(grace));
         // Children's wakers do not keep the caller's waker alive: once the gather is gone
         // (and no thread is waking), a gather with per-child wakers has dropped it, while
         // those wakers live on. (Elsewhere the children hold the caller's waker itself.)
@@ -1729,7 +2422,14 @@ impl Run<'_, '_, '_> {
                 WakeStyle::ByValue | WakeStyle::OtherThread => waker.wake(),
             });
         }
+        self.check_broken();
         let w = self.world.borrow();
+        assert_eq!(
+            w.signal.is_raised(),
+            w.stop.is_some(),
+            "the signal raised, or grace() run ({} times), without the other",
+            w.grace_calls
+        );
         for id in 0..self.scenario.plans.len() {
             assert_eq!(
                 w.child_drops[id],
@@ -1805,6 +2505,68 @@ impl Run<'_, '_, '_> {
             .collect()
     }
 
+    /// What happened in the graceful stop, if one began (see [`StopEvent`]).
+    fn stop_events(&self, ending: Ending) -> Vec<StopEvent> {
+        use StopEvent as E;
+        let w = self.world.borrow();
+        let Some(stop) = w.stop else {
+            return Vec::new();
+        };
+        let mut events = std::collections::BTreeSet::new();
+        events.insert(match stop.cause {
+            StopCause::Deadline => E::AtDeadline,
+            StopCause::Failure => match w.first_failure.and_then(|(id, _)| w.fates[id]) {
+                Some(Fate::Stopped) => E::AtStoppedError,
+                Some(Fate::Panicked(_)) => E::AtCaughtPanic,
+                _ => E::AtError,
+            },
+        });
+        if w.grace_ready {
+            events.insert(E::GraceTimerFired);
+            if w.instant_grace {
+                events.insert(E::InstantGrace);
+            }
+        } else if ending == Ending::Completed {
+            events.insert(E::AllFinished);
+        }
+        if w.dropped_in_grace {
+            events.insert(E::DroppedInGrace);
+        }
+        if w.failed_in_grace {
+            events.insert(E::FailedInGrace);
+        }
+        for (id, plan) in self.scenario.plans.iter().enumerate() {
+            let (fate, cut_off) = (w.fates[id], w.cut_off[id]);
+            match plan.heed {
+                Heed::Ignores if w.saw_signal[id] && cut_off => {
+                    events.insert(E::IgnoredThenCutOff);
+                }
+                Heed::Ignores if w.saw_signal[id] && fate != Some(Fate::Running) => {
+                    events.insert(E::IgnoredThenFinished);
+                }
+                Heed::Stops { cleanup, with } if w.heeded[id] => {
+                    if plan.hangs {
+                        events.insert(E::WaitedForTheSignal);
+                    }
+                    events.insert(match (cleanup, with) {
+                        (1.., _) => E::CleanedUp,
+                        (0, Finish::Stopped) => E::StoppedOnRequest,
+                        (0, Finish::Ok) => E::SucceededOnRequest,
+                        (0, Finish::Err) => E::FailedOnRequest,
+                    });
+                }
+                Heed::Stops { .. } if w.cleaning[id] && cut_off => {
+                    events.insert(E::CutOffCleaningUp);
+                }
+                Heed::Ignores | Heed::Stops { .. } => {}
+            }
+            if cut_off && fate.is_none() && w.limit.is_some() {
+                events.insert(E::NeverStarted);
+            }
+        }
+        events.into_iter().collect()
+    }
+
     /// How many children were made: the first `made()` of them (every one, unless a
     /// `gather_iter`'s deadline stopped it taking more in).
     fn made(&self) -> usize {
@@ -1815,8 +2577,8 @@ impl Run<'_, '_, '_> {
             "children made out of input order"
         );
         assert!(
-            made == world.made.len() || world.deadline_fired,
-            "children {made}.. never made, yet no deadline stopped the input"
+            made == world.made.len() || world.deadline_fired || world.stop.is_some(),
+            "children {made}.. never made, yet no deadline or stop stopped the input"
         );
         made
     }
@@ -1834,35 +2596,57 @@ impl Run<'_, '_, '_> {
                 if ending == Ending::Poisoned {
                     self.check_poisoned(|cx| gather.as_mut().poll(cx));
                 }
-                self.caller_drop(gather);
+                self.drop_gather(gather);
                 return ending;
             }
         };
         let n = self.made();
         assert_eq!(gathered.len(), n);
-        {
+        let failures = {
             let mut errors = gathered.errors().peekable();
             let mut successes = gathered.successes();
             for index in 0..n {
                 let seen = match errors.next_if(|(i, _)| *i == index) {
-                    Some((_, error)) => self.seen_error(error),
+                    Some((_, error)) => self.seen_error(index, error),
                     None => Seen::Ok(successes.next().expect("a success per non-error").id),
                 };
                 assert_eq!(seen, self.expected(index), "child {index}");
             }
-        }
-        // Half of the callers take the result (the crate drops the other half, here in
-        // the caller's call): a `Vec` gather's successes are exactly sized.
-        if self.choices.one_in(2) {
-            self.outside(Site::CallerDrop, move || {
-                if let Ok(successes) = gathered.into_result() {
-                    check_exactly_sized(&successes);
+            // The errors split by `is_stopped`: children that stopped, and failures.
+            let (mut stopped, mut failures) = (Vec::new(), Vec::new());
+            for index in 0..n {
+                match self.expected(index) {
+                    Seen::Ok(_) => {}
+                    seen if seen.stopped() => stopped.push(index),
+                    _ => failures.push(index),
                 }
-            });
+            }
+            assert_eq!(gathered.stopped().collect::<Vec<_>>(), stopped, "stopped()");
+            let failed = gathered.failures().map(|(index, _)| index);
+            assert_eq!(failed.collect::<Vec<_>>(), failures, "failures()");
+            failures
+        };
+        // Half of the callers take the result (the crate drops the other half, here in
+        // the caller's call): a `Vec` gather's successes are exactly sized. Under the
+        // graceful layer, half of those take the failures alone.
+        if self.choices.one_in(2) {
+            if self.scenario.graceful.is_some() && self.choices.one_in(2) {
+                self.outside(Site::CallerDrop, move || {
+                    let kept = gathered.into_failures();
+                    let indices = kept.iter().flat_map(|error| error.iter().map(|(i, _)| i));
+                    assert_eq!(indices.collect::<Vec<_>>(), failures, "into_failures()");
+                });
+            } else {
+                self.outside(Site::CallerDrop, move || {
+                    if let Ok(successes) = gathered.into_result() {
+                        check_exactly_sized(&successes);
+                    }
+                });
+            }
         } else {
             self.caller_drop(gathered);
         }
-        self.caller_drop(gather);
+        self.drop_gather(gather);
         Ending::Completed
     }
 
@@ -1880,7 +2664,7 @@ impl Run<'_, '_, '_> {
                 if ending == Ending::Poisoned {
                     self.check_poisoned(|cx| fail_fast.as_mut().poll(cx));
                 }
-                self.caller_drop(fail_fast);
+                self.drop_gather(fail_fast);
                 return ending;
             }
         };
@@ -1909,13 +2693,30 @@ impl Run<'_, '_, '_> {
             Err(error) => {
                 assert!(error.len() > 0, "an empty CompoundError");
                 for (index, error) in error.iter() {
-                    let seen = self.seen_error(error);
+                    let seen = self.seen_error(index, error);
                     assert_eq!(seen, self.expected(index), "error of child {index}");
+                }
+                if self.scenario.graceful.is_some() {
+                    // Once the stop is over: the failures, or (if none) the stopped ones.
+                    let n = self.made();
+                    let errors: Vec<(usize, bool)> = (0..n)
+                        .map(|index| (index, self.expected(index)))
+                        .filter(|(_, seen)| !matches!(seen, Seen::Ok(_)))
+                        .map(|(index, seen)| (index, seen.stopped()))
+                        .collect();
+                    let failures = errors.iter().filter(|(_, stopped)| !stopped);
+                    let mut expected: Vec<usize> = failures.map(|&(index, _)| index).collect();
+                    if expected.is_empty() {
+                        expected = errors.iter().map(|&(index, _)| index).collect();
+                    }
+                    let mut reported: Vec<usize> = error.iter().map(|(index, _)| index).collect();
+                    reported.sort_unstable();
+                    assert_eq!(reported, expected, "the children fail-fast reports");
                 }
                 self.caller_drop(error);
             }
         }
-        self.caller_drop(fail_fast);
+        self.drop_gather(fail_fast);
         Ending::Completed
     }
 
@@ -1926,6 +2727,8 @@ impl Run<'_, '_, '_> {
         let n = self.scenario.plans.len();
         let mut stream = Box::pin(stream);
         let mut yielded = vec![false; n];
+        // The last child cut off handed out: they come last, in input order.
+        let mut cut_off: Option<usize> = None;
         let mut ending = Ending::Completed;
         for taken in 0..=take {
             let item = match self.drive(None, |cx| stream.as_mut().poll_next(cx)) {
@@ -1947,7 +2750,19 @@ impl Run<'_, '_, '_> {
             assert!(taken < n, "more items than children");
             assert!(!yielded[index], "child {index} yielded twice");
             yielded[index] = true;
-            assert_eq!(self.seen(&outcome), self.expected(index), "child {index}");
+            let seen = self.seen(index, &outcome);
+            assert_eq!(seen, self.expected(index), "child {index}");
+            if seen.cut_off() {
+                if let Some(last) = cut_off {
+                    assert!(
+                        last < index,
+                        "child {index} cut off, handed out after {last}"
+                    );
+                }
+                cut_off = Some(index);
+            } else if let Some(last) = cut_off {
+                panic!("child {index} handed out after child {last}, which was cut off");
+            }
             self.caller_drop(outcome);
             let left = n - taken - 1;
             if matches!(self.scenario.shape, Shape::Iter | Shape::Group) {
@@ -1963,7 +2778,7 @@ impl Run<'_, '_, '_> {
                 break;
             }
         }
-        self.caller_drop(stream);
+        self.drop_gather(stream);
         ending
     }
 }
