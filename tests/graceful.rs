@@ -8,41 +8,10 @@ use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use gather::{gather, gather_iter, Panicked, StopError, StopSignal, Stopped, TimedOut};
+use gather::{gather, gather_iter, StopError, StopSignal, Stopped};
 
+use common::graceful::{ready_items, settle, Error};
 use common::{poll_next, poll_with, quiet, run, CountingWaker};
-
-#[derive(Debug, PartialEq)]
-enum Error {
-    Failed(u32),
-    Stopped,
-    TimedOut(usize),
-    Panicked(usize),
-}
-
-impl From<Stopped> for Error {
-    fn from(_: Stopped) -> Self {
-        Error::Stopped
-    }
-}
-
-impl StopError for Error {
-    fn is_stopped(&self) -> bool {
-        matches!(self, Error::Stopped)
-    }
-}
-
-impl From<TimedOut> for Error {
-    fn from(timed_out: TimedOut) -> Self {
-        Error::TimedOut(timed_out.index)
-    }
-}
-
-impl From<Panicked> for Error {
-    fn from(panicked: Panicked) -> Self {
-        Error::Panicked(panicked.index)
-    }
-}
 
 /// What a child does once it sees the signal.
 #[derive(Clone, Copy, Debug)]
@@ -234,36 +203,6 @@ fn grace<'a>(switch: &'a Switch, made: &'a Cell<usize>) -> impl FnOnce() -> Swit
     }
 }
 
-/// Polls `future` until it is pending with no wake to come (or ready).
-fn settle<F: Future>(mut future: Pin<&mut F>) -> Poll<F::Output> {
-    let (counter, waker) = CountingWaker::new();
-    for _ in 0..10_000 {
-        let before = counter.wakes();
-        if let Poll::Ready(output) = poll_with(future.as_mut(), &waker) {
-            return Poll::Ready(output);
-        }
-        if counter.wakes() == before {
-            return Poll::Pending;
-        }
-    }
-    panic!("still busy after 10,000 polls");
-}
-
-/// The items a stream hands out until it is pending with no wake to come, or ends.
-fn ready_items<S: futures::Stream + Unpin>(stream: &mut S) -> Vec<S::Item> {
-    let (counter, waker) = CountingWaker::new();
-    let mut items = Vec::new();
-    loop {
-        let before = counter.wakes();
-        match futures::StreamExt::poll_next_unpin(stream, &mut Context::from_waker(&waker)) {
-            Poll::Ready(Some(item)) => items.push(item),
-            Poll::Ready(None) => return items,
-            Poll::Pending if counter.wakes() == before => return items,
-            Poll::Pending => {}
-        }
-    }
-}
-
 #[test]
 fn without_a_failure_the_signal_is_never_raised_and_no_grace_timer_is_made() {
     let signal = StopSignal::new();
@@ -365,13 +304,13 @@ fn children_that_ignore_the_signal_are_cut_off_as_stopped_when_the_grace_timer_f
     let mut gathered = pin!(gather(children).graceful(&signal, grace(&switch, &made)));
     // The failure, the pass that shows the others the signal, the clean-up: then only
     // the child that ignores it is left, waiting for the grace timer.
-    assert!(settle(gathered.as_mut()).is_pending());
+    assert!(settle(gathered.as_mut()).0.is_pending());
     assert_eq!(kids.drops(), [0, 1, 1]);
     // (Swept with the gather's waker: polled at each pass of the grace period.)
     assert!(kids.polls_after_raise()[0] >= 1);
     let polls_before = kids.polls();
     switch.fire();
-    let Poll::Ready(gathered) = settle(gathered.as_mut()) else {
+    let Poll::Ready(gathered) = settle(gathered.as_mut()).0 else {
         panic!("the grace timer fired: the gather is done");
     };
     // Cut off without another poll, dropped once.
@@ -413,7 +352,7 @@ fn children_that_take_several_polls_to_clean_up_finish_before_a_later_grace_time
     let children = vec![kids.listening(5, Outcome::Stopped), kids.failing(1)];
     let (switch, made) = (Switch::default(), Cell::new(0));
     let mut gathered = pin!(gather(children).graceful(&signal, grace(&switch, &made)));
-    let Poll::Ready(gathered) = settle(gathered.as_mut()) else {
+    let Poll::Ready(gathered) = settle(gathered.as_mut()).0 else {
         panic!("every child finished in the grace period");
     };
     assert_eq!(kids.polls_after_raise(), [6, 0]);
@@ -535,15 +474,15 @@ fn the_deadline_begins_a_stop_and_the_children_left_at_its_end_time_out() {
     let mut gathered = pin!(gather(children)
         .deadline(deadline.timer())
         .graceful(&signal, grace(&switch, &made)));
-    assert!(settle(gathered.as_mut()).is_pending());
+    assert!(settle(gathered.as_mut()).0.is_pending());
     assert!(!signal.is_raised());
     deadline.fire();
-    assert!(settle(gathered.as_mut()).is_pending());
+    assert!(settle(gathered.as_mut()).0.is_pending());
     assert!(signal.is_raised());
     assert_eq!(made.get(), 1);
     let deadline_polls = deadline.polls.get();
     switch.fire();
-    let Poll::Ready(gathered) = settle(gathered.as_mut()) else {
+    let Poll::Ready(gathered) = settle(gathered.as_mut()).0 else {
         panic!("the grace timer fired");
     };
     // The deadline is not polled once it fired.

@@ -1,8 +1,8 @@
 //! Review of the graceful layer: panics around its code paths, every input shape, and the
 //! edge cases of its contract (`Gather::graceful`, `StopSignal`, `Gather`'s "# Panics").
 //!
-//! Self-contained (no `mod common;`): the helpers are copied from `tests/common` and
-//! `tests/graceful.rs`.
+//! Its own children, timers and executor waker (which can panic in its wakes); the error
+//! type and the polling helpers are shared with `tests/graceful.rs` (`tests/common`).
 //!
 //! The findings (each commented "FINDING" below) failed at 486b329: `over_budget_*` (4),
 //! `a_group_gather_made_graceful_*` (2), `under_a_limit_gather_iter_*`,
@@ -18,26 +18,18 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
+mod common;
+
+use common::graceful::{ready_items, settle, Error};
+use common::{quiet, size};
 use futures::{Stream, StreamExt};
-use gather::{
-    gather, gather_iter, gather_stream, Group, Panicked, SmallVec, StopError, StopSignal, Stopped,
-    TimedOut,
-};
+use gather::{gather, gather_iter, gather_stream, Group, SmallVec, StopError, StopSignal, Stopped};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
 
 const POISONED: &str = "polled after one of its futures panicked";
-
-/// A size: `native`, or `miri` under Miri (which is slow).
-const fn size(native: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        native
-    }
-}
 
 /// An executor waker that counts its wakes and may be told to panic in them.
 #[derive(Default)]
@@ -92,55 +84,6 @@ fn run<F: Future>(future: F) -> F::Output {
     drive(future, 100_000)
 }
 
-/// Polls until ready, or pending with no wake to come; returns the polls it took too.
-fn settle<F: Future + ?Sized>(mut future: Pin<&mut F>) -> (Poll<F::Output>, usize) {
-    let (state, waker) = test_waker();
-    for polls in 1..10_000 {
-        let before = state.wakes.load(SeqCst);
-        if let Poll::Ready(output) = poll_once(future.as_mut(), &waker) {
-            return (Poll::Ready(output), polls);
-        }
-        if state.wakes.load(SeqCst) == before {
-            return (Poll::Pending, polls);
-        }
-    }
-    panic!("still busy after 10,000 polls");
-}
-
-/// The items a stream hands out until it is pending with no wake to come, or ends.
-fn ready_items<S: futures::Stream + Unpin + ?Sized>(stream: &mut S) -> Vec<S::Item> {
-    let (state, waker) = test_waker();
-    let mut items = Vec::new();
-    loop {
-        let before = state.wakes.load(SeqCst);
-        match stream.poll_next_unpin(&mut Context::from_waker(&waker)) {
-            Poll::Ready(Some(item)) => items.push(item),
-            Poll::Ready(None) => return items,
-            Poll::Pending if state.wakes.load(SeqCst) == before => return items,
-            Poll::Pending => {}
-        }
-    }
-}
-
-/// Silences the panics a test raises on purpose (their messages start with "boom").
-fn quiet() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let msg = info
-                .payload()
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            if !msg.starts_with("boom") {
-                default(info);
-            }
-        }));
-    });
-}
-
 fn message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
@@ -157,38 +100,6 @@ fn poll_panics<F: Future + ?Sized>(future: Pin<&mut F>, waker: &Waker) -> String
     }))
     .expect_err("the poll was to panic");
     message(&*payload)
-}
-
-#[derive(Debug, PartialEq)]
-enum Error {
-    Failed(u32),
-    Stopped,
-    TimedOut(usize),
-    Panicked(usize),
-}
-
-impl From<Stopped> for Error {
-    fn from(_: Stopped) -> Self {
-        Error::Stopped
-    }
-}
-
-impl StopError for Error {
-    fn is_stopped(&self) -> bool {
-        matches!(self, Error::Stopped)
-    }
-}
-
-impl From<TimedOut> for Error {
-    fn from(timed_out: TimedOut) -> Self {
-        Error::TimedOut(timed_out.index)
-    }
-}
-
-impl From<Panicked> for Error {
-    fn from(panicked: Panicked) -> Self {
-        Error::Panicked(panicked.index)
-    }
 }
 
 #[derive(Clone, Copy, Debug)]

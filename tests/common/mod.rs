@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
 pub mod cases;
+pub mod graceful;
 pub mod test_waker;
 
 use std::future::Future;
