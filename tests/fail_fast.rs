@@ -120,3 +120,27 @@ fn fail_fast_polled_after_completion_panics() {
         Some(&"`Gather` polled after completion")
     );
 }
+
+/// The README's comparison: past 30 futures, `futures`' `try_join_all` holds a later
+/// child's error until the children before it finish; fail-fast reports it at once.
+#[test]
+fn an_error_behind_pending_siblings_fails_at_once_where_try_join_all_waits() {
+    use std::future::{pending, Future};
+    use std::pin::Pin;
+    use std::task::Context;
+    type Child = Pin<Box<dyn Future<Output = Result<u8, u8>>>>;
+    let children = || {
+        let mut children: Vec<Child> = (0..39).map(|_| Box::pin(pending()) as Child).collect();
+        children.push(Box::pin(ready(Err(7))));
+        children
+    };
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut ours = gather(children()).fail_fast();
+    match Pin::new(&mut ours).poll(&mut cx) {
+        Poll::Ready(Err(error)) => assert_eq!(error.first(), (39, &7)),
+        other => panic!("fail-fast did not fail at once: {:?}", other.map(|r| r.is_ok())),
+    }
+    let mut theirs = futures::future::try_join_all(children());
+    assert!(Pin::new(&mut theirs).poll(&mut cx).is_pending());
+}
