@@ -139,7 +139,10 @@ fn an_error_behind_pending_siblings_fails_at_once_where_try_join_all_waits() {
     let mut ours = gather(children()).fail_fast();
     match Pin::new(&mut ours).poll(&mut cx) {
         Poll::Ready(Err(error)) => assert_eq!(error.first(), (39, &7)),
-        other => panic!("fail-fast did not fail at once: {:?}", other.map(|r| r.is_ok())),
+        other => panic!(
+            "fail-fast did not fail at once: {:?}",
+            other.map(|r| r.is_ok())
+        ),
     }
     let mut theirs = futures::future::try_join_all(children());
     assert!(Pin::new(&mut theirs).poll(&mut cx).is_pending());
