@@ -695,8 +695,7 @@ impl<In: Intake> Readiness<LazySlots<In>> for Lazy {
             // Every slot of the window with a child running (the intake has stopped, so no
             // child waits for one), but those never polled: they never start.
             Lazy::Window(window) => {
-                window.stopped = true;
-                let never_polled = window.polled..window.started;
+                let never_polled = window.stop();
                 for slot in (0..slots.len())
                     .filter(|slot| !never_polled.contains(slot) && slots.is_running(*slot))
                 {
@@ -712,12 +711,14 @@ impl<In: Intake> Readiness<LazySlots<In>> for Lazy {
     fn running(&self, unfinished: usize) -> usize {
         match self {
             Lazy::All(all) => Readiness::<LazySlots<In>>::running(all, unfinished),
-            // After a stop, the children never polled do not run.
-            Lazy::Window(window) if window.stopped => unfinished - (window.started - window.polled),
-            Lazy::Window(_) | Lazy::Fresh { .. } => unfinished,
+            Lazy::Window(window) => window.running(unfinished),
+            Lazy::Fresh { .. } => unfinished,
         }
     }
 }
+
+/// [`Window::polled`] once a graceful stop began.
+const STOPPED: usize = usize::MAX;
 
 /// How many children a stream gather without a limit runs at once: its window is made at
 /// the first poll and never grows (see [`gather_stream`](crate::gather_stream)).
@@ -730,10 +731,11 @@ pub(crate) const STREAM_WINDOW: usize = 64;
 pub struct Window {
     wakers: Block<()>,
     /// Slots `polled..started` hold children taken in at the first poll, never polled.
+    /// Once a graceful stop began, `polled` is [`STOPPED`] and `started` counts the
+    /// children never polled then: they never start (they are cut off at its end). (No
+    /// field of its own: a gather without the layer is no larger for it.)
     polled: usize,
     started: usize,
-    /// A graceful stop began: the children never polled stay so (cut off at its end).
-    stopped: bool,
     /// The slots whose child has finished (or that never had one), the most recently
     /// freed last: the next child goes into the slot whose memory is warmest.
     free: Vec<usize>,
@@ -746,8 +748,29 @@ impl Window {
             wakers: Block::new(len, |_| ()),
             polled: 0,
             started,
-            stopped: false,
             free: (started..len).rev().collect(),
+        }
+    }
+
+    /// Whether a graceful stop began.
+    fn stopped(&self) -> bool {
+        self.polled == STOPPED
+    }
+
+    /// A graceful stop begins: the slots never polled stay so; returns them.
+    fn stop(&mut self) -> core::ops::Range<usize> {
+        let never_polled = self.polled..self.started;
+        self.started = never_polled.len();
+        self.polled = STOPPED;
+        never_polled
+    }
+
+    /// How many of the `unfinished` children run: after a stop, not those never polled.
+    fn running(&self, unfinished: usize) -> usize {
+        if self.stopped() {
+            unfinished - self.started
+        } else {
+            unfinished
         }
     }
 
@@ -767,7 +790,7 @@ impl Window {
         // themselves cannot keep them from starting, and take what the others leave.
         for share in [BUDGET - FRESH_SHARE, BUDGET] {
             while polled < share {
-                if share < BUDGET && (self.polled == self.started || self.stopped) {
+                if share < BUDGET && (self.polled == self.started || self.stopped()) {
                     break; // no share to keep
                 }
                 let Some(slot) = self.wakers.next_woken() else {
@@ -777,7 +800,8 @@ impl Window {
                     return;
                 }
             }
-            while polled < BUDGET && self.polled < self.started && !self.stopped {
+            // (After a stop, `polled` is past every slot.)
+            while polled < BUDGET && self.polled < self.started {
                 let slot = self.polled;
                 self.polled += 1;
                 if self.poll(slots.as_mut(), slot, &mut visit, &mut polled) {
