@@ -1212,39 +1212,78 @@ async fn job(n: usize) -> usize {
     std::hint::black_box(&buffer)[0] as usize + n
 }
 
-/// A group used as a long-lived task set, one job at a time (push one, read its outcome,
-/// repeat) should hold heap for its live children only, as `FuturesUnordered` does. It does
-/// not yet: each slot and each per-child waker node is kept until the group is dropped
-/// (after 100,000 jobs of 1 KiB, over 100 MiB). Slot reuse is the growing-set issue's next
-/// step; until then this test is ignored and names the gap.
-#[test]
-#[ignore = "slots are not reused yet (growing-set issue): the group keeps one per child ever pushed"]
-fn a_long_lived_group_holds_heap_for_its_live_children_only() {
-    const JOBS: usize = 100_000;
-    let before = held();
-    let mut group = Group::new();
-    for n in 0..JOBS {
-        group.push(job(n));
-        let item = run(group.next());
-        assert_eq!(item.map(|(i, _)| i), Some(n));
+/// Runs `jobs` more jobs through `group`, keeping `live` of them running at a time: each
+/// outcome read pushes the next job, until `jobs` have been pushed, then the rest drain.
+fn run_jobs<F: Future<Output = usize>>(
+    group: &mut Group<F>,
+    make: impl Fn(usize) -> F,
+    live: usize,
+    jobs: usize,
+) {
+    let first = group.len();
+    let end = first + jobs;
+    for n in first..(first + live).min(end) {
+        group.push(make(n));
     }
-    let group_held = held() - before;
-    drop(group);
+    let mut read = 0;
+    while let Some((index, output)) = run(group.next()) {
+        assert_eq!(output, index % 256 + index, "job {index}");
+        read += 1;
+        if group.len() < end {
+            group.push(make(group.len()));
+        }
+    }
+    assert_eq!(read, jobs);
+}
 
-    let before = held();
-    let mut unordered = futures::stream::FuturesUnordered::new();
-    for n in 0..JOBS {
-        unordered.push(job(n));
-        assert!(run(unordered.next()).is_some());
+/// A group used as a long-lived task set, one job at a time (push one, read its outcome,
+/// repeat), holds heap for its live children only, as `FuturesUnordered` does: a slot whose
+/// outcome was read takes the next child. What it holds does not grow with the jobs run
+/// (before slots were reused: over 100 MiB after 100,000 jobs of 1 KiB); it is one chunk of
+/// 64 slots and their wakers, which a `FuturesUnordered` does not keep (it holds one task
+/// allocation per live child).
+#[test]
+fn a_long_lived_group_holds_heap_for_its_live_children_only() {
+    let chunk = 64 * std::mem::size_of_val(&job(0));
+    for live in [1, 100] {
+        let before = held();
+        let mut group = Group::new();
+        run_jobs(&mut group, job, live, 1_000);
+        let after_1k = held() - before;
+        run_jobs(&mut group, job, live, 99_000);
+        let after_100k = held() - before;
+        drop(group);
+
+        let before = held();
+        let mut unordered = futures::stream::FuturesUnordered::new();
+        for n in 0..live {
+            unordered.push(job(n));
+        }
+        let mut pushed = live;
+        while run(unordered.next()).is_some() {
+            if pushed < 100_000 {
+                unordered.push(job(pushed));
+                pushed += 1;
+            }
+        }
+        let unordered_held = held() - before;
+        drop(unordered);
+        println!(
+            "{live} live: group {after_1k} bytes after 1,000 jobs, {after_100k} after 100,000; \
+             FuturesUnordered {unordered_held}"
+        );
+        assert_eq!(
+            after_100k, after_1k,
+            "{live} live: the group grew with the jobs run"
+        );
+        // The chunks that `live` children need (64 slots, then 128, ...), with their
+        // wakers and bookkeeping.
+        let slots = if live <= 64 { 1 } else { 3 } * chunk;
+        assert!(
+            after_100k <= slots + 16 * 1024,
+            "{live} live: the group holds {after_100k} bytes (its slots: {slots})"
+        );
     }
-    let unordered_held = held() - before;
-    drop(unordered);
-    println!("group: {group_held} bytes, FuturesUnordered: {unordered_held} bytes");
-    assert!(
-        group_held <= 64 * 1024,
-        "after {JOBS} jobs one at a time, the group holds {group_held} bytes \
-         (FuturesUnordered: {unordered_held})"
-    );
 }
 
 /// Dropping a group (of one chunk, two, or four) whose executor waker panics in its drop

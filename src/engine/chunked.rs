@@ -85,10 +85,9 @@ impl Wake for Dirty {
 pub(crate) struct Chunks {
     shared: Arc<Shared>,
     blocks: Vec<Block<()>>,
-    /// How many children there are (slots `0..len`).
+    /// How many slots there are (`0..len`): each child is polled as it takes its slot, so
+    /// none of them is never polled.
     len: usize,
-    /// Children `fresh..len` have never been polled.
-    fresh: usize,
     /// Bit `k`: block `k` has woken children taken off its ready set and not polled yet.
     listed: usize,
     /// The block whose woken children come first in this pass: each pass starts one
@@ -98,7 +97,7 @@ pub(crate) struct Chunks {
 }
 
 impl Chunks {
-    /// Makes room for `len` children (never fewer than before).
+    /// Makes room for `len` slots (never fewer than before).
     pub(crate) fn grow_to(&mut self, len: usize) {
         debug_assert!(len >= self.len);
         if len > 0 {
@@ -168,16 +167,15 @@ impl Queue for Chunks {
     }
 
     fn never_polled(&self) -> Range<usize> {
-        self.fresh..self.len
+        self.len..self.len
     }
 
     fn polled_up_to(&mut self, end: usize) {
-        debug_assert!(self.fresh <= end && end <= self.len);
-        self.fresh = end;
+        debug_assert_eq!(end, self.len);
     }
 
-    fn has_left(&self, may_start: bool) -> bool {
-        self.listed != 0 || (may_start && self.fresh < self.len)
+    fn has_left(&self, _: bool) -> bool {
+        self.listed != 0
     }
 
     fn waker(&self, slot: usize) -> ManuallyDrop<Waker> {

@@ -3,6 +3,7 @@
 //! wakers in blocks of the same shape.
 
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
@@ -14,8 +15,8 @@ use core::task::Context;
 use super::Input;
 use crate::engine::chunked::{chunk_len, locate, Chunks};
 use crate::engine::limit::{Limit, Window};
-use crate::engine::per_child::{per_child_pass, stop_per_child};
-use crate::engine::readiness::{Readiness, Visit};
+use crate::engine::per_child::{stop_per_child, Queue, FRESH_SHARE};
+use crate::engine::readiness::{Readiness, Visit, BUDGET};
 use crate::engine::slot::{Slot, Step};
 use crate::engine::slots::{CutOff, ResultSlots, Slots, UniformSlots};
 use crate::raw::inbox::Inbox;
@@ -44,23 +45,55 @@ impl<F: Future> Input for Pushed<F> {
     fn into_slots(self) -> GroupSlots<F> {
         GroupSlots {
             chunks: Vec::new(),
-            len: 0,
+            slots: 0,
+            pushed: 0,
+            started: 0,
+            next_new: 0,
+            restart: VecDeque::new(),
+            free: Vec::new(),
+            inputs: Vec::new(),
             cut_from: None,
+            order: Vec::new(),
             inbox: None,
         }
     }
 }
 
-/// Children in push order: slot `i` is the `i`-th child pushed, and its input index.
+/// A group's children, each in a slot of its own from its push on: slots that never move,
+/// in chunks; a slot whose output was handed out takes the next child pushed.
+///
+/// Children start (are first polled) in push order: those in new slots in slot order,
+/// those in reused slots in the order of [`restart`](Self::restart); whichever holds the
+/// next push index goes next. Slots are the engine's numbering, not push indices: until a
+/// slot is reused, slot `i` holds child `i`; from then on, [`Slots::input_index`] maps them.
 pub struct GroupSlots<F: Future> {
     /// Chunk `k` has `chunk_len(k)` slots, each boxed slice made whole (its slots empty)
     /// and never moved or resized after.
     chunks: Vec<Pin<Box<[Slot<F>]>>>,
-    /// How many children were pushed.
-    len: usize,
-    /// Once the deadline has fired: the children from here on were pushed after it and
-    /// are still to be cut off (unpolled).
+    /// How many slots are in use or were: `0..slots`.
+    slots: usize,
+    /// How many children were pushed (taken in, for a handle's).
+    pushed: usize,
+    /// How many children have started: children `started..pushed` wait for their first
+    /// poll.
+    started: usize,
+    /// The new slots from here on hold children not started yet.
+    next_new: usize,
+    /// The reused slots that hold children not started yet, in push order.
+    restart: VecDeque<usize>,
+    /// Slots whose output was handed out, free for the next child pushed: the most
+    /// recently freed last (its memory is the warmest).
+    free: Vec<usize>,
+    /// The push index of the child in each slot: empty until a slot is first reused (until
+    /// then, slot `i` holds child `i`).
+    inputs: Vec<usize>,
+    /// Once the deadline has fired (or a graceful stop began): the slots from here on
+    /// hold children pushed after it, still to be cut off (unpolled). No slot is reused
+    /// from then on.
     cut_from: Option<usize>,
+    /// Once stopped, if slots were reused: the slots in the push order of their children
+    /// (the order the cut-off children are handed out in).
+    order: Vec<usize>,
     /// Where handles push (made by the first [`handle`](Self::handle)): taken in at the
     /// start of each pass. Once it exists, every push goes through it, so that indices
     /// follow the order pushes were made in.
@@ -80,7 +113,9 @@ impl<F: Future> Drop for GroupSlots<F> {
 impl<F: Future> fmt::Debug for GroupSlots<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GroupSlots")
-            .field("len", &self.len)
+            .field("pushed", &self.pushed)
+            .field("started", &self.started)
+            .field("slots", &self.slots)
             .finish()
     }
 }
@@ -101,9 +136,9 @@ impl<F: Future> GroupSlots<F> {
 
     /// The inbox handles push into (made at the first call, numbering from here on).
     pub(crate) fn inbox(&mut self) -> Arc<Inbox<F>> {
-        let len = self.len;
+        let pushed = self.pushed;
         self.inbox
-            .get_or_insert_with(|| Arc::new(Inbox::new(len)))
+            .get_or_insert_with(|| Arc::new(Inbox::new(pushed)))
             .clone()
     }
 
@@ -119,22 +154,78 @@ impl<F: Future> GroupSlots<F> {
         }
     }
 
-    /// Puts a child in the next slot; returns its index.
+    /// Puts a child in a free slot, or a new one; returns its index.
     fn store(&mut self, future: F) -> usize {
-        let index = self.len;
-        let (chunk, place) = locate(index);
+        let index = self.pushed;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                if self.inputs.is_empty() {
+                    // The first reuse: until now, slot `i` held child `i`.
+                    self.inputs = (0..self.slots).collect();
+                }
+                self.inputs[slot] = index;
+                self.restart.push_back(slot);
+                slot
+            }
+            None => self.new_slot(index),
+        };
+        self.slot_pinned(slot).set(Slot::new(future));
+        self.pushed += 1;
+        index
+    }
+
+    /// Adds a slot (in a new chunk if the last is full) for child `index`.
+    fn new_slot(&mut self, index: usize) -> usize {
+        let slot = self.slots;
+        let (chunk, _) = locate(slot);
         if chunk == self.chunks.len() {
             // Per-child wakers number a chunk's slots in 32 bits.
             assert!(
                 u32::try_from(chunk_len(chunk)).is_ok(),
-                "gather: more than 4,294,967,232 futures pushed into one group"
+                "gather: more than 4,294,967,232 futures in one group at once"
             );
             let empty: Box<[Slot<F>]> = (0..chunk_len(chunk)).map(|_| Slot::Taken).collect();
             self.chunks.push(Box::into_pin(empty));
         }
-        pinned::index(self.chunks[chunk].as_mut(), place).set(Slot::new(future));
-        self.len += 1;
-        index
+        self.slots += 1;
+        if !self.inputs.is_empty() {
+            self.inputs.push(index);
+            if self.cut_from.is_some() {
+                self.order.push(slot);
+            }
+        }
+        slot
+    }
+
+    /// The slot of the next child to start (its first poll is to follow at once), if one
+    /// waits.
+    fn start_next(&mut self) -> Option<usize> {
+        if self.started == self.pushed {
+            return None;
+        }
+        let slot = match self.restart.front() {
+            Some(&slot) if self.inputs[slot] == self.started => {
+                self.restart.pop_front();
+                slot
+            }
+            _ => {
+                self.next_new += 1;
+                self.next_new - 1
+            }
+        };
+        self.started += 1;
+        Some(slot)
+    }
+
+    /// Whether children wait to start.
+    fn has_waiting(&self) -> bool {
+        self.started < self.pushed
+    }
+
+    /// Whether the child in `slot` waits for its first poll: it is not running yet, and
+    /// a wake of its slot is a stale one, of the child that was there before.
+    fn waits(&self, slot: usize) -> bool {
+        self.input_index(slot) >= self.started
     }
 
     /// The group is done (completed, failed, or gone): its handles' pushes are refused
@@ -146,13 +237,13 @@ impl<F: Future> GroupSlots<F> {
     }
 
     fn slot(&self, index: usize) -> &Slot<F> {
-        assert!(index < self.len, "gather: slot out of bounds");
+        assert!(index < self.slots, "gather: slot out of bounds");
         let (chunk, place) = locate(index);
         &self.chunks[chunk][place]
     }
 
     fn slot_pinned(&mut self, index: usize) -> Pin<&mut Slot<F>> {
-        assert!(index < self.len, "gather: slot out of bounds");
+        assert!(index < self.slots, "gather: slot out of bounds");
         let (chunk, place) = locate(index);
         pinned::index(self.chunks[chunk].as_mut(), place)
     }
@@ -172,7 +263,30 @@ impl<F: Future> Slots for GroupSlots<F> {
 
     #[inline]
     fn len(&self) -> usize {
-        self.len
+        self.slots
+    }
+
+    #[inline]
+    fn children(&self) -> usize {
+        self.pushed
+    }
+
+    #[inline]
+    fn in_input_order(&self, place: usize) -> usize {
+        if self.inputs.is_empty() {
+            place
+        } else {
+            self.order[place]
+        }
+    }
+
+    #[inline]
+    fn input_index(&self, slot: usize) -> usize {
+        if self.inputs.is_empty() {
+            slot
+        } else {
+            self.inputs[slot]
+        }
     }
 
     #[inline]
@@ -216,20 +330,28 @@ impl<F: Future> Slots for GroupSlots<F> {
     }
 
     fn stop_intake(self: Pin<&mut Self>) {
-        // Every child pushed so far is cut off by the engine now; later ones, here.
+        // Every child pushed so far is cut off by the engine now, in push order; later
+        // ones, here. No slot is reused from now on: a new one goes at the end of that
+        // order.
         let this = self.get_mut();
-        this.cut_from = Some(this.len);
+        this.cut_from = Some(this.slots);
+        this.free = Vec::new();
+        if !this.inputs.is_empty() {
+            let inputs = &this.inputs;
+            this.order = (0..this.slots).collect();
+            this.order.sort_unstable_by_key(|&slot| inputs[slot]);
+        }
     }
 
     fn take_in_to_cut_off(self: Pin<&mut Self>, cx: &mut Context<'_>, _: bool) -> Option<usize> {
         let this = self.get_mut();
         let next = this.cut_from?;
-        if next == this.len && !Pin::new(&mut *this).ends_intake() {
+        if next == this.slots && !Pin::new(&mut *this).ends_intake() {
             // Pushed through a handle after the deadline: each is cut off too.
             let pushed = this.inbox.as_ref().map(|inbox| inbox.take(cx.waker()));
             this.store_all(pushed.unwrap_or_default());
         }
-        if next == this.len {
+        if next == this.slots {
             return None;
         }
         this.cut_from = Some(next + 1);
@@ -251,7 +373,10 @@ impl<F: Future> Slots for GroupSlots<F> {
     fn take_outputs(self: Pin<&mut Self>) -> Vec<F::Output> {
         let this = self.get_mut();
         this.close();
-        (0..this.len)
+        // Awaited whole, no output was handed out: no slot was reused, slot `i` holds
+        // child `i`.
+        debug_assert!(this.inputs.is_empty());
+        (0..this.slots)
             .map(|index| this.slot_pinned(index).take_output())
             .collect()
     }
@@ -260,15 +385,21 @@ impl<F: Future> Slots for GroupSlots<F> {
         let this = self.get_mut();
         this.close();
         // Every slot, even if one's drop panics (the rest go while it unwinds).
-        crate::raw::for_each_to_the_end(0..this.len, |index| this.slot_pinned(index).clear());
+        crate::raw::for_each_to_the_end(0..this.slots, |index| this.slot_pinned(index).clear());
     }
 }
 
 impl<F: Future> UniformSlots for GroupSlots<F> {
     type Output = F::Output;
 
+    /// Takes the output handed out (a stream item): the slot may take the next child.
     fn take_one(self: Pin<&mut Self>, index: usize) -> F::Output {
-        self.get_mut().slot_pinned(index).take_output()
+        let this = self.get_mut();
+        let output = this.slot_pinned(index).take_output();
+        if this.cut_from.is_none() {
+            this.free.push(index);
+        }
+        output
     }
 }
 
@@ -317,28 +448,93 @@ impl Limit for GroupWakers {
 }
 
 impl<F: Future> Readiness<GroupSlots<F>> for GroupWakers {
+    /// The children woken since the last pass, then the children waiting for their first
+    /// poll, in push order (while the limit, if any, has room), within the budget. While
+    /// children wait to start, the woken take at most `BUDGET - FRESH_SHARE` of the budget
+    /// first, so that children that keep waking themselves cannot keep new ones from
+    /// starting; then the woken take what is left.
     #[inline]
     fn pass<const YIELDS: bool>(
         &mut self,
-        slots: Pin<&mut GroupSlots<F>>,
+        mut slots: Pin<&mut GroupSlots<F>>,
         len: usize,
         cx: &mut Context<'_>,
         mut visit: impl FnMut(Pin<&mut GroupSlots<F>>, usize, &mut Context<'_>) -> Visit,
     ) {
-        self.chunks.grow_to(len);
-        let mut target = (&mut self.chunks, slots);
-        per_child_pass(
-            &mut target,
-            |(chunks, _)| &mut **chunks,
-            &mut self.window,
-            cx,
-            |(_, slots), index, cx| visit(slots.as_mut(), index, cx),
-        );
+        let chunks = &mut self.chunks;
+        chunks.grow_to(len);
+        // Register before reading the ready sets: a wake after that point wakes us.
+        chunks.register(cx.waker());
+        chunks.collect_woken();
+        let limit = self.window.limit();
+        let mut active = self.window.active();
+        let mut polled = 0;
+        // Polls the child in `slot` with its own waker; returns whether the pass must end.
+        let mut poll = |chunks: &Chunks,
+                        slots: Pin<&mut GroupSlots<F>>,
+                        slot,
+                        polled: &mut usize,
+                        active: &mut usize| {
+            let waker = chunks.waker(slot);
+            match visit(slots, slot, &mut Context::from_waker(&waker)) {
+                Visit::Skipped => false,
+                Visit::Pending => {
+                    *polled += 1;
+                    false
+                }
+                Visit::Finished => {
+                    *polled += 1;
+                    *active -= 1;
+                    false
+                }
+                Visit::Stop => {
+                    *active -= 1;
+                    true
+                }
+            }
+        };
+        let ended = 'pass: {
+            for share in [BUDGET - FRESH_SHARE, BUDGET] {
+                // (No share to keep if no child may start.)
+                if share == BUDGET || (slots.has_waiting() && active < limit) {
+                    while polled < share {
+                        let Some(slot) = chunks.next_woken() else {
+                            break;
+                        };
+                        // (A stale wake, of the child a reused slot held before.)
+                        if slots.waits(slot) {
+                            continue;
+                        }
+                        if poll(chunks, slots.as_mut(), slot, &mut polled, &mut active) {
+                            break 'pass true;
+                        }
+                    }
+                }
+                while polled < BUDGET && active < limit {
+                    let Some(slot) = slots.as_mut().get_mut().start_next() else {
+                        break;
+                    };
+                    active += 1;
+                    if poll(chunks, slots.as_mut(), slot, &mut polled, &mut active) {
+                        break 'pass true;
+                    }
+                }
+            }
+            false
+        };
+        self.window.set_active(active);
+        let left = || chunks.has_left(false) || (active < limit && slots.has_waiting());
+        if !ended && polled == BUDGET && left() {
+            // Children woken, or waiting to start, are left: come back for them.
+            cx.waker().wake_by_ref();
+        }
     }
 
     fn stop(&mut self, slots: Pin<&mut GroupSlots<F>>, cx: &mut Context<'_>) {
         let slots = &*slots;
-        stop_per_child(&self.chunks, &mut self.window, cx, |i| slots.is_running(i));
+        stop_per_child(&self.chunks, &mut self.window, cx, |i| {
+            slots.is_running(i) && !slots.waits(i)
+        });
     }
 
     #[inline]
