@@ -35,8 +35,11 @@ pin_project_lite::pin_project! {
     /// `TaskGroup.create_task` case) or from anywhere else. Each child gets a waker of its
     /// own, so a wake re-polls that child only, whatever the size of the group; children
     /// live in chunks that double in size and never move, so a pushed child costs no
-    /// allocation of its own. (Slots are not reused yet: a group keeps one per child ever
-    /// pushed until it is dropped.)
+    /// allocation of its own. Read as a stream, a child's slot takes the next child pushed
+    /// once its outcome was handed out: a long-lived group holds as many slots as it ran
+    /// children at once, not one per child it ever ran. (Children start in push order all
+    /// the same, under a limit too. A wake that a finished child left behind may cost the
+    /// next child in its slot one spurious poll, never an early start.)
     ///
     /// Two ways to read it, one engine:
     ///

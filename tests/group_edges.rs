@@ -1245,12 +1245,13 @@ fn run_jobs<F: Future<Output = usize>>(
 #[test]
 fn a_long_lived_group_holds_heap_for_its_live_children_only() {
     let chunk = 64 * std::mem::size_of_val(&job(0));
+    let (first, all) = (size(1_000, 150), size(100_000, 600));
     for live in [1, 100] {
         let before = held();
         let mut group = Group::new();
-        run_jobs(&mut group, job, live, 1_000);
+        run_jobs(&mut group, job, live, first);
         let after_1k = held() - before;
-        run_jobs(&mut group, job, live, 99_000);
+        run_jobs(&mut group, job, live, all - first);
         let after_100k = held() - before;
         drop(group);
 
@@ -1261,7 +1262,7 @@ fn a_long_lived_group_holds_heap_for_its_live_children_only() {
         }
         let mut pushed = live;
         while run(unordered.next()).is_some() {
-            if pushed < 100_000 {
+            if pushed < all {
                 unordered.push(job(pushed));
                 pushed += 1;
             }
@@ -1269,7 +1270,7 @@ fn a_long_lived_group_holds_heap_for_its_live_children_only() {
         let unordered_held = held() - before;
         drop(unordered);
         println!(
-            "{live} live: group {after_1k} bytes after 1,000 jobs, {after_100k} after 100,000; \
+            "{live} live: group {after_1k} bytes after {first} jobs, {after_100k} after {all}; \
              FuturesUnordered {unordered_held}"
         );
         assert_eq!(
