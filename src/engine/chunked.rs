@@ -138,8 +138,11 @@ impl Queue for Chunks {
             woken &= woken - 1;
             self.blocks[chunk].collect_woken();
         }
-        // Each pass starts one block further on.
-        self.turn = (self.turn + 1) % (self.blocks.len().max(1) as u32);
+        // Each pass starts one block further on (round to the first after the last).
+        self.turn += 1;
+        if self.turn as usize >= self.blocks.len() {
+            self.turn = 0;
+        }
     }
 
     fn next_woken(&mut self) -> Option<usize> {
