@@ -257,6 +257,28 @@ fn the_callers_waker_is_dropped_with_the_gather_even_during_a_child_wake() {
     });
 }
 
+/// A child of a group read as a stream, fired from another thread while the group polls:
+/// its outcome comes out. (A child's wake marks its block in the mask the group reads at
+/// each pass, which reads it only if it is not empty: no wake is lost between.) A second
+/// child, done from the start, keeps the group's passes going while the wake comes.
+#[test]
+fn a_wake_from_another_thread_while_a_group_streams_is_never_lost() {
+    model(|| {
+        let signals = signals(2);
+        signals[1].done.store(true, Ordering::Release);
+        let mut group = gather::Group::new();
+        for child in children(&signals) {
+            group.push(child);
+        }
+        let signal = signals[0].clone();
+        let firing = thread::spawn(move || signal.fire());
+        let mut outcomes = block_on(futures::StreamExt::collect::<Vec<_>>(group));
+        outcomes.sort_unstable();
+        assert_eq!(outcomes, [(0, Ok(0)), (1, Ok(1))]);
+        firing.join().unwrap();
+    });
+}
+
 /// A group of one child waiting for its signal; another thread pushes a second child
 /// (through a handle) while a third fires the first: the push is either refused (the
 /// group completed first) or reported, never lost, and no wake is lost either way.

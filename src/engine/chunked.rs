@@ -98,39 +98,52 @@ pub(crate) struct Chunks {
 
 impl Chunks {
     /// Makes room for `len` slots (never fewer than before).
+    #[inline]
     pub(crate) fn grow_to(&mut self, len: usize) {
         debug_assert!(len >= self.len);
-        if len > 0 {
-            let (last, _) = locate(len - 1);
-            while self.blocks.len() <= last {
-                let chunk = self.blocks.len();
-                // At most `usize::BITS` chunks: far more slots than memory.
-                assert!(
-                    chunk < usize::BITS as usize,
-                    "gather: too many futures in a group"
-                );
-                let block = Block::new(chunk_len(chunk), |_| ());
-                let dirty = Dirty {
-                    shared: self.shared.clone(),
-                    chunk,
-                };
-                // Registered once: the block's wakes go to its `Dirty` waker from now on.
-                block.register(&Waker::from(Arc::new(dirty)));
-                self.blocks.push(block);
-            }
+        if len > start(self.blocks.len()) {
+            self.add_blocks(len);
         }
         self.len = len;
+    }
+
+    /// Adds the blocks up to the one that holds slot `len - 1`.
+    #[cold]
+    fn add_blocks(&mut self, len: usize) {
+        let (last, _) = locate(len - 1);
+        while self.blocks.len() <= last {
+            let chunk = self.blocks.len();
+            // At most `usize::BITS` chunks: far more slots than memory.
+            assert!(
+                chunk < usize::BITS as usize,
+                "gather: too many futures in a group"
+            );
+            let block = Block::new(chunk_len(chunk), |_| ());
+            let dirty = Dirty {
+                shared: self.shared.clone(),
+                chunk,
+            };
+            // Registered once: the block's wakes go to its `Dirty` waker from now on.
+            block.register(&Waker::from(Arc::new(dirty)));
+            self.blocks.push(block);
+        }
     }
 }
 
 impl Queue for Chunks {
+    #[inline]
     fn register(&self, waker: &Waker) {
         self.shared.task.register(waker);
     }
 
+    #[inline]
     fn collect_woken(&mut self) {
         // A block's wake marks it after pushing onto its ready set: a block marked after
         // this swap is read by the next pass, which its wake has asked for.
+        // (A load first: a pass that finds no block marked writes nothing shared.)
+        if self.shared.woken.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         let mut woken = self.shared.woken.swap(0, Ordering::AcqRel);
         self.listed |= woken;
         while woken != 0 {
@@ -145,6 +158,7 @@ impl Queue for Chunks {
         }
     }
 
+    #[inline]
     fn next_woken(&mut self) -> Option<usize> {
         loop {
             if self.listed == 0 {
@@ -177,10 +191,12 @@ impl Queue for Chunks {
         debug_assert_eq!(end, self.len);
     }
 
+    #[inline]
     fn has_left(&self, _: bool) -> bool {
         self.listed != 0
     }
 
+    #[inline]
     fn waker(&self, slot: usize) -> ManuallyDrop<Waker> {
         let (chunk, local) = locate(slot);
         self.blocks[chunk].waker(local)

@@ -294,6 +294,7 @@ impl<F: Future> Slots for GroupSlots<F> {
         self.get_mut().slot_pinned(index).poll_step(cx)
     }
 
+    #[inline]
     fn take_in_pushed(self: Pin<&mut Self>, cx: &mut Context<'_>) {
         let this = self.get_mut();
         if this.cut_from.is_some() {
