@@ -16,7 +16,7 @@ use super::slot::{Slot, Step};
 use crate::raw::for_each_to_the_end;
 use crate::raw::pin as pinned;
 use crate::results::compound::CompoundError;
-use crate::results::gathered::Outcomes;
+use crate::results::gathered::{unwrap_ok, Outcomes, SliceOutcomes};
 
 /// The engine's view of a gather's children.
 ///
@@ -175,6 +175,13 @@ pub trait ResultSlots: Slots<Outputs: Outcomes> {
         pred: impl FnOnce(&ErrorOf<Self>) -> bool,
     ) -> Option<ErrorOf<Self>>;
 
+    /// Moves every output out, in input order, once every child finished with an `Ok`:
+    /// the successes. (Panics if one is an `Err`.)
+    #[inline]
+    fn take_successes(self: Pin<&mut Self>) -> SuccessesOf<Self> {
+        self.take_outputs().into_successes()
+    }
+
     /// Moves child `index`'s `Err` out, if it finished with one.
     #[inline]
     fn take_err(self: Pin<&mut Self>, index: usize) -> Option<ErrorOf<Self>> {
@@ -209,6 +216,9 @@ pub trait ResultSlots: Slots<Outputs: Outcomes> {
 /// The group of errors of the children of `S`.
 pub(crate) type CompoundErrorOf<S> =
     CompoundError<ErrorOf<S>, <<S as Slots>::Outputs as Outcomes>::Store>;
+
+/// Every success of the children of `S`.
+pub(crate) type SuccessesOf<S> = <<S as Slots>::Outputs as Outcomes>::Successes;
 
 /// The error type of the children of `S`.
 pub(crate) type ErrorOf<S> = <<S as Slots>::Outputs as Outcomes>::Error;
@@ -358,8 +368,21 @@ impl<S, T, E> ResultSlots for S
 where
     S: SlotSlice,
     S::Future: Future<Output = Result<T, E>>,
-    S::Outputs: Outcomes<Error = E>,
+    S::Outputs: SliceOutcomes<Success = T, Error = E>,
 {
+    #[inline]
+    fn take_successes(mut self: Pin<&mut Self>) -> SuccessesOf<Self> {
+        let len = self.len();
+        // As `take_outputs`: every slot checked first, then each output moved on its own.
+        assert!(
+            self.slots().iter().all(Slot::is_finished),
+            "gather: outputs taken before every child finished"
+        );
+        S::Outputs::successes_from(len, |i| {
+            unwrap_ok(pinned::index(self.as_mut().slots_pinned(), i).take_output())
+        })
+    }
+
     fn is_err(&self, index: usize) -> bool {
         self.slots()[index].is_err()
     }

@@ -141,7 +141,7 @@ where
                 if L::GRACEFUL {
                     // The stop is over: whatever failed in any poll of it.
                     return match L::take_failures(slots.as_mut(), failed.get()) {
-                        None => Ok(slots.take_outputs().into_successes()),
+                        None => Ok(slots.take_successes()),
                         Some(errors) => {
                             slots.clear();
                             Err(errors)
@@ -156,7 +156,7 @@ where
                     failed.get().min(1)
                 };
                 let errors = match failed {
-                    0 => return Ok(slots.take_outputs().into_successes()),
+                    0 => return Ok(slots.take_successes()),
                     1 => {
                         let (total, index) = (slots.children(), slots.input_index(first.get()));
                         let error = slots.as_mut().take_err(first.get());

@@ -143,6 +143,10 @@ pub trait SliceOutcomes:
 
     #[doc(hidden)]
     fn as_slice(&self) -> &[Result<Self::Success, Self::Error>];
+
+    #[doc(hidden)]
+    /// Every success, made one by one in input order (`len` of them).
+    fn successes_from(len: usize, success: impl FnMut(usize) -> Self::Success) -> Self::Successes;
 }
 
 impl<O: Outcomes> Gathered<O> {
@@ -532,6 +536,11 @@ impl<T, E, const N: usize> SliceOutcomes for [Result<T, E>; N] {
     fn as_slice(&self) -> &[Result<T, E>] {
         self
     }
+
+    #[inline]
+    fn successes_from(_: usize, success: impl FnMut(usize) -> T) -> [T; N] {
+        core::array::from_fn(success)
+    }
 }
 
 #[cfg(feature = "alloc")]
@@ -585,6 +594,10 @@ mod vec_outcomes {
 
                 fn as_slice(&self) -> &[Result<T, E>] {
                     self
+                }
+
+                fn successes_from(len: usize, success: impl FnMut(usize) -> T) -> $successes {
+                    (0..len).map(success).collect()
                 }
             }
         )*};
