@@ -279,6 +279,40 @@ fn a_wake_from_another_thread_while_a_group_streams_is_never_lost() {
     });
 }
 
+/// A group of 64 children (one block of wakers, which wakes the task itself) grows a
+/// second block while another thread wakes child 0: the first block then wakes through the
+/// shared mask instead, and the wake, before, during or after the switch, is not lost.
+#[test]
+fn a_wake_racing_the_groups_second_block_is_never_lost() {
+    model(|| {
+        let signals = signals(65);
+        signals[64].done.store(true, Ordering::Release);
+        let (wakes, waker) = counter();
+        let mut group = gather::Group::new();
+        let mut children = children(&signals).into_iter();
+        for child in children.by_ref().take(64) {
+            group.push(child);
+        }
+        let mut group = Box::pin(group);
+        let poll =
+            futures::StreamExt::poll_next_unpin(&mut group, &mut Context::from_waker(&waker));
+        assert!(poll.is_pending(), "64 children wait");
+        group.push(children.next().unwrap()); // child 64, in a second chunk
+        let signal = signals[0].clone();
+        let firing = thread::spawn(move || signal.fire());
+        let mut outcomes = Vec::new();
+        while outcomes.len() < 2 {
+            let next = block_on_with(futures::StreamExt::next(&mut group), &wakes, &waker);
+            outcomes.push(next.expect("an outcome"));
+        }
+        outcomes.sort_unstable();
+        assert_eq!(outcomes, [(0, Ok(0)), (64, Ok(64))]);
+        firing.join().unwrap();
+        drop(group);
+        drop((wakes, waker));
+    });
+}
+
 /// A group of one child waiting for its signal; another thread pushes a second child
 /// (through a handle) while a third fires the first: the push is either refused (the
 /// group completed first) or reported, never lost, and no wake is lost either way.

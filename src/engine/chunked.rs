@@ -6,7 +6,9 @@
 //! Each block keeps its own ready set; what wakes the gather is one [`Dirty`] waker per
 //! block, which marks its block in a shared mask and wakes the gather's task. So a wake
 //! stays O(1) (it touches its block, and the mask when its block's set was empty), and a
-//! pass registers the task once and reads the ready sets of the marked blocks only.
+//! pass registers the task once and reads the ready sets of the marked blocks only. While
+//! there is one block (a group that never ran more than 64 children at once, the usual
+//! long-lived set), it wakes the task itself: no mask, one waker fewer per wake.
 
 use alloc::sync::Arc;
 use alloc::task::Wake;
@@ -119,25 +121,51 @@ impl Chunks {
                 "gather: too many futures in a group"
             );
             let block = Block::new(chunk_len(chunk), |_| ());
-            let dirty = Dirty {
-                shared: self.shared.clone(),
-                chunk,
-            };
-            // Registered once: the block's wakes go to its `Dirty` waker from now on.
-            block.register(&Waker::from(Arc::new(dirty)));
+            if chunk == 1 {
+                // The first block woke the task itself while it was alone: from now on it
+                // wakes its `Dirty` waker, as the others do. Marked woken after that, so
+                // that this pass reads what it queued before (a wake after the mark marks
+                // it again, or is on its ready set when this pass reads it).
+                self.blocks[0].register(&self.dirty(0));
+                self.shared.woken.fetch_or(1, Ordering::AcqRel);
+            }
+            if chunk > 0 {
+                // Registered once: the block's wakes go to its `Dirty` waker from now on.
+                block.register(&self.dirty(chunk));
+            }
             self.blocks.push(block);
         }
+    }
+
+    /// The waker block `chunk` wakes once there are two blocks or more.
+    fn dirty(&self, chunk: usize) -> Waker {
+        Waker::from(Arc::new(Dirty {
+            shared: self.shared.clone(),
+            chunk,
+        }))
     }
 }
 
 impl Queue for Chunks {
     #[inline]
     fn register(&self, waker: &Waker) {
-        self.shared.task.register(waker);
+        match self.blocks.as_slice() {
+            // One block (a group that never ran more than 64 children at once): its wakes
+            // wake the task directly, with no mask to mark.
+            [only] => only.register(waker),
+            _ => self.shared.task.register(waker),
+        }
     }
 
     #[inline]
     fn collect_woken(&mut self) {
+        if let [only] = self.blocks.as_mut_slice() {
+            only.collect_woken();
+            if only.has_left(false) {
+                self.listed = 1;
+            }
+            return;
+        }
         // A block's wake marks it after pushing onto its ready set: a block marked after
         // this swap is read by the next pass, which its wake has asked for.
         // (A load first: a pass that finds no block marked writes nothing shared.)
