@@ -28,6 +28,10 @@ const FIRST: usize = 64;
 /// The chunk of slot `slot`, and its place in that chunk.
 #[inline]
 pub(crate) fn locate(slot: usize) -> (usize, usize) {
+    if slot < FIRST {
+        // The first chunk: where a group that runs a few children at a time keeps them.
+        return (0, slot);
+    }
     // Chunk `k` starts at slot `FIRST * (2^k - 1)`.
     let chunk = (slot / FIRST + 1).ilog2() as usize;
     (chunk, slot - start(chunk))
