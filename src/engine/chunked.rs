@@ -164,8 +164,8 @@ impl Queue for Chunks {
     #[inline]
     fn collect_woken(&mut self) {
         if let [only] = self.blocks.as_mut_slice() {
-            only.collect_woken();
-            if only.has_left(false) {
+            if only.has_woken() {
+                only.collect_woken();
                 self.listed = 1;
             }
             return;

@@ -210,6 +210,14 @@ impl<P> Block<P> {
         self.header().parent.register(waker);
     }
 
+    /// Whether nodes were woken since the last [`collect_woken`](Self::collect_woken): a
+    /// load, where taking them is a read-modify-write. (A wake that comes after it is on
+    /// the stack for the next pass, and has woken the gather's waker for it.)
+    #[inline]
+    pub(crate) fn has_woken(&self) -> bool {
+        !self.header().ready.load(Ordering::Relaxed).is_null()
+    }
+
     /// Moves every node woken since the last call onto the end of the local list, in the
     /// order they were woken. Nodes woken after this call wait for the next one.
     #[inline]
