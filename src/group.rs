@@ -171,7 +171,10 @@ impl<F: Future, L> Group<F, L> {
 
     /// Gives the group a deadline: when `timer` finishes, every child still running (or
     /// waiting under a limit) is dropped and counts as `Err(E::from(TimedOut { index }))`,
-    /// and so does every child pushed after that, unpolled. See [`Gather::deadline`]. The
+    /// and so does every child pushed after the group saw it finish, unpolled. (The group
+    /// polls its timer when it is polled, after its children, and not at all while its
+    /// stream has nothing to hand out: a child pushed between the timer's end and the poll
+    /// that sees it is polled once by that poll.) See [`Gather::deadline`]. The
     /// timer is boxed, so that the group stays `Unpin` (and [`push`](Self::push) takes
     /// `&mut self`) whatever the timer.
     ///
@@ -383,6 +386,9 @@ where
             *this.terminated = true;
             return Poll::Ready(None);
         }
+        // Children to wait for (a handle's pushes among them): not ended, even if this
+        // poll leaves them pending.
+        *this.terminated = false;
         let item = ready!(this.gather.poll_with::<true, _>(
             cx,
             |_, _| After::Yield,

@@ -52,7 +52,8 @@ impl<F: Future> Input for Pushed<F> {
             restart: VecDeque::new(),
             free: Vec::new(),
             inputs: Vec::new(),
-            cut_from: None,
+            stopped: false,
+            late: VecDeque::new(),
             order: Vec::new(),
             inbox: None,
         }
@@ -87,12 +88,13 @@ pub struct GroupSlots<F: Future> {
     /// The push index of the child in each slot: empty until a slot is first reused (until
     /// then, slot `i` holds child `i`).
     inputs: Vec<usize>,
-    /// Once the deadline has fired (or a graceful stop began): the slots from here on
-    /// hold children pushed after it, still to be cut off (unpolled). No slot is reused
-    /// from then on.
-    cut_from: Option<usize>,
+    /// Whether the deadline has fired (or a graceful stop began).
+    stopped: bool,
+    /// Once stopped, the slots of the children pushed since, still to be cut off
+    /// (unpolled), in push order.
+    late: VecDeque<usize>,
     /// Once stopped, if slots were reused: the slots in the push order of their children
-    /// (the order the cut-off children are handed out in).
+    /// (the order the cut-off children are handed out in), then the slots made since.
     order: Vec<usize>,
     /// Where handles push (made by the first [`handle`](Self::handle)): taken in at the
     /// start of each pass. Once it exists, every push goes through it, so that indices
@@ -155,6 +157,11 @@ impl<F: Future> GroupSlots<F> {
     }
 
     /// Puts a child in a free slot, or a new one; returns its index.
+    ///
+    /// Once stopped, the child is only to be cut off: it joins `late`. (A slot freed since
+    /// the stop was handed out already, so the cut-off children still to come, in `order`,
+    /// are elsewhere; a free slot from before the stop holds nothing, and the cut-off skips
+    /// it, or the child now in it, which has no output yet.)
     fn store(&mut self, future: F) -> usize {
         let index = self.pushed;
         let slot = match self.free.pop() {
@@ -162,13 +169,21 @@ impl<F: Future> GroupSlots<F> {
                 if self.inputs.is_empty() {
                     // The first reuse: until now, slot `i` held child `i`.
                     self.inputs = (0..self.slots).collect();
+                    if self.stopped {
+                        self.order = (0..self.slots).collect();
+                    }
                 }
                 self.inputs[slot] = index;
-                self.restart.push_back(slot);
+                if !self.stopped {
+                    self.restart.push_back(slot);
+                }
                 slot
             }
             None => self.new_slot(index),
         };
+        if self.stopped {
+            self.late.push_back(slot);
+        }
         self.slot_pinned(slot).set(Slot::new(future));
         self.pushed += 1;
         index
@@ -190,7 +205,7 @@ impl<F: Future> GroupSlots<F> {
         self.slots += 1;
         if !self.inputs.is_empty() {
             self.inputs.push(index);
-            if self.cut_from.is_some() {
+            if self.stopped {
                 self.order.push(slot);
             }
         }
@@ -297,7 +312,7 @@ impl<F: Future> Slots for GroupSlots<F> {
     #[inline]
     fn take_in_pushed(self: Pin<&mut Self>, cx: &mut Context<'_>) {
         let this = self.get_mut();
-        if this.cut_from.is_some() {
+        if this.stopped {
             // A graceful stop is under way: what is pushed now never runs; it waits in the
             // inbox to be cut off when the stop is over.
             return;
@@ -332,11 +347,9 @@ impl<F: Future> Slots for GroupSlots<F> {
 
     fn stop_intake(self: Pin<&mut Self>) {
         // Every child pushed so far is cut off by the engine now, in push order; later
-        // ones, here. No slot is reused from now on: a new one goes at the end of that
-        // order.
+        // ones, one by one (`take_in_to_cut_off`).
         let this = self.get_mut();
-        this.cut_from = Some(this.slots);
-        this.free = Vec::new();
+        this.stopped = true;
         if !this.inputs.is_empty() {
             let inputs = &this.inputs;
             this.order = (0..this.slots).collect();
@@ -346,17 +359,15 @@ impl<F: Future> Slots for GroupSlots<F> {
 
     fn take_in_to_cut_off(self: Pin<&mut Self>, cx: &mut Context<'_>, _: bool) -> Option<usize> {
         let this = self.get_mut();
-        let next = this.cut_from?;
-        if next == this.slots && !Pin::new(&mut *this).ends_intake() {
+        if !this.stopped {
+            return None;
+        }
+        if this.late.is_empty() && !Pin::new(&mut *this).ends_intake() {
             // Pushed through a handle after the deadline: each is cut off too.
             let pushed = this.inbox.as_ref().map(|inbox| inbox.take(cx.waker()));
             this.store_all(pushed.unwrap_or_default());
         }
-        if next == this.slots {
-            return None;
-        }
-        this.cut_from = Some(next + 1);
-        Some(next)
+        this.late.pop_front()
     }
 
     fn has_output(&self, index: usize) -> bool {
@@ -397,9 +408,7 @@ impl<F: Future> UniformSlots for GroupSlots<F> {
     fn take_one(self: Pin<&mut Self>, index: usize) -> F::Output {
         let this = self.get_mut();
         let output = this.slot_pinned(index).take_output();
-        if this.cut_from.is_none() {
-            this.free.push(index);
-        }
+        this.free.push(index);
         output
     }
 }
