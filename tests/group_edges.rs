@@ -1178,32 +1178,9 @@ fn a_vec_gather_of_200_busy_children_starts_every_one() {
 // Heap held by a long-lived group (a counting allocator, per thread).
 // ---------------------------------------------------------------------------------------
 
-struct Counting;
-
-thread_local! {
-    static HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; it only counts.
-unsafe impl std::alloc::GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        let _ = HELD.try_with(|held| held.set(held.get() + layout.size()));
-        // SAFETY: the caller's contract, passed on.
-        unsafe { std::alloc::System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        let _ = HELD.try_with(|held| held.set(held.get().saturating_sub(layout.size())));
-        // SAFETY: allocated by `System` above with `layout`.
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn held() -> usize {
-    HELD.with(std::cell::Cell::get)
-}
+#[path = "common/held_heap.rs"]
+mod held_heap;
+use held_heap::held;
 
 /// A 1 KiB job held across one yield.
 async fn job(n: usize) -> usize {

@@ -1638,32 +1638,9 @@ fn handles_pushing_and_stale_wakes_from_other_threads() {
 // Heap.
 // ---------------------------------------------------------------------------------------
 
-struct Counting;
-
-thread_local! {
-    static HELD: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; it only counts.
-unsafe impl std::alloc::GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        let _ = HELD.try_with(|held| held.set(held.get() + layout.size()));
-        // SAFETY: the caller's contract, passed on.
-        unsafe { std::alloc::System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        let _ = HELD.try_with(|held| held.set(held.get().saturating_sub(layout.size())));
-        // SAFETY: allocated by `System` above with `layout`.
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn held() -> usize {
-    HELD.with(Cell::get)
-}
+#[path = "common/held_heap.rs"]
+mod held_heap;
+use held_heap::held;
 
 type Small = Pin<Box<dyn Future<Output = Result<usize, gather::TimedOut>>>>;
 
