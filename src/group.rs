@@ -237,8 +237,10 @@ impl<F: Future, L> Group<F, L> {
     ///
     /// # Panics
     ///
-    /// If the group has had `u32::MAX` children (the per-child wakers number them in 32
-    /// bits).
+    /// If the group needs more than 4,294,967,232 slots (the per-child wakers number a
+    /// chunk's slots in 32 bits): a slot is reused once its outcome was handed out, so
+    /// only a group that holds that many children at once, or is awaited whole after that
+    /// many pushes, gets there.
     pub fn push(&mut self, future: F) -> usize {
         let index = self.gather.storage_mut().push(future);
         self.gather.reopen();
