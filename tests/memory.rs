@@ -4,8 +4,6 @@
 //! Each job is a future of more than 1 KiB (a 1 KiB buffer held across a yield). The
 //! anchor is `futures`' `stream::iter(jobs).buffered(8)` collected into a `Vec`, measured
 //! in the same run. Run with `--nocapture` to see the figures.
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::future::Future;
 use std::hint::black_box;
 
@@ -13,44 +11,9 @@ use futures::executor::block_on;
 use futures::StreamExt;
 use gather::gather_iter;
 
-struct Counting;
-
-thread_local! {
-    /// Bytes this thread holds now, and the most it held since the last reset (the test
-    /// harness allocates on other threads).
-    static HELD: Cell<usize> = const { Cell::new(0) };
-    static PEAK: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; it only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // `try_with`: thread-local storage may be gone while a thread exits.
-        let _ = HELD.try_with(|held| {
-            held.set(held.get() + layout.size());
-            let _ = PEAK.try_with(|peak| peak.set(peak.get().max(held.get())));
-        });
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which we pass on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let _ = HELD.try_with(|held| held.set(held.get().saturating_sub(layout.size())));
-        // SAFETY: `ptr` was allocated by `System` through `alloc` above, with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// The most heap `f` held at once, over what was held before it, in bytes.
-fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let before = HELD.with(Cell::get);
-    PEAK.with(|peak| peak.set(before));
-    let value = f();
-    (value, PEAK.with(Cell::get) - before)
-}
+#[path = "common/held_heap.rs"]
+mod held_heap;
+use held_heap::peak_heap;
 
 /// Job `n`: holds a 1 KiB buffer across one yield, then returns a number from it.
 async fn job(n: u64) -> u64 {

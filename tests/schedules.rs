@@ -87,14 +87,7 @@ fn every_seeded_scenario_matches_the_model() {
             );
         }
     }
-    for shape in [
-        Shape::Vec,
-        Shape::FewVec,
-        Shape::SmallVec,
-        Shape::Array,
-        Shape::Iter,
-        Shape::Group,
-    ] {
+    for shape in SHAPES {
         assert!(covered.contains(&format!("{shape:?}")), "{shape:?}");
     }
     // Every panic of the contract, each where it must end up (see `PanicEvent`'s keys:
@@ -130,18 +123,21 @@ fn every_seeded_scenario_matches_the_model() {
             assert!(covered.contains(&key), "{key}");
         }
     }
-    for shape in [
-        Shape::Vec,
-        Shape::FewVec,
-        Shape::SmallVec,
-        Shape::Array,
-        Shape::Iter,
-        Shape::Group,
-    ] {
+    for shape in SHAPES {
         let key = format!("graceful {shape:?}");
         assert!(covered.contains(&key), "{key}");
     }
 }
+
+/// Every input shape of the harness: each is reached, with and without a graceful stop.
+const SHAPES: [Shape; 6] = [
+    Shape::Vec,
+    Shape::FewVec,
+    Shape::SmallVec,
+    Shape::Array,
+    Shape::Iter,
+    Shape::Group,
+];
 
 /// The panic cases every mode reaches.
 const PANICS_IN_EVERY_MODE: &[&str] = &[
