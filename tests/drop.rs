@@ -72,10 +72,8 @@ fn dropping_a_vec_gather_part_way_drops_everything_exactly_once() {
     let mut gather = Box::pin(gather(children));
     assert!(poll_with(gather.as_mut(), &waker).is_pending());
     drop(gather);
-    for i in 0..20 {
-        assert_eq!(log.count(&format!("child-{i}")), 1);
-        assert_eq!(log.count(&format!("output-{i}")), 1);
-    }
+    log.assert_each_dropped_once("child-", 20);
+    log.assert_each_dropped_once("output-", 20);
     assert_eq!(log.count("blocked"), 1);
     assert_eq!(log.drops().len(), 41);
 }

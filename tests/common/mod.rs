@@ -211,6 +211,22 @@ impl DropLog {
             .count()
     }
 
+    /// Asserts that each of `{prefix}0` to `{prefix}{n - 1}` was dropped exactly once (one
+    /// count of the log for all of them: the log is read once, not once per label).
+    #[track_caller]
+    pub fn assert_each_dropped_once(&self, prefix: &str, n: usize) {
+        let mut counts = std::collections::HashMap::<&str, usize>::new();
+        let drops = self.drops.lock().unwrap();
+        for label in drops.iter() {
+            *counts.entry(label.as_str()).or_default() += 1;
+        }
+        for i in 0..n {
+            let label = format!("{prefix}{i}");
+            let count = counts.get(label.as_str()).copied().unwrap_or(0);
+            assert_eq!(count, 1, "{label} dropped {count} times");
+        }
+    }
+
     /// A value that records its drop under `label`.
     pub fn value(&self, label: impl Into<String>) -> Tracked {
         Tracked {
