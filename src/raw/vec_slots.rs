@@ -4,7 +4,8 @@
 //! - The block (see `block.rs`) holds one [`Child`] per input: the running future; then
 //!   its output, either in the entry itself (`Held`) or in its place in the output `Vec`
 //!   (`Stored`); or `Empty`.
-//! - `outputs` is a `Vec<O>` with room for every output and length 0 until the end. Place
+//! - `outputs` is a `Vec<O>` with room for every output (in the input's buffer where they
+//!   fit: [`outputs_in`]) and length 0 until the end. Place
 //!   `i` holds an initialised output exactly while child `i` is `Stored` and the outputs
 //!   have not been taken (`taken`: then every child is `Stored`, and none of them counts).
 //!
@@ -69,11 +70,11 @@ impl<F: Future> VecSlots<F> {
             // its first read.
             future: unsafe { source.add(i).read() },
         });
-        // SAFETY: every item has moved into the block: the `Vec` frees its buffer only.
+        // SAFETY: every item has moved into the block: the `Vec` owns its buffer only.
         unsafe { children.set_len(0) };
         VecSlots {
             block,
-            outputs: Vec::with_capacity(len),
+            outputs: outputs_in(children, len),
             next_in_order: 0,
             held: 0,
             gone: 0,
@@ -178,7 +179,7 @@ impl<F: Future> VecSlots<F> {
             self.held += 1;
             return;
         }
-        // SAFETY: place `index` (< len, the capacity) is empty: its entry is `Empty`, not
+        // SAFETY: place `index` (< len, within the capacity) is empty: its entry is `Empty`, not
         // `Stored`, and the outputs have not been taken (an entry that is not `Stored`
         // means they have not).
         unsafe { self.outputs.as_mut_ptr().add(index).write(output) };
@@ -248,7 +249,7 @@ impl<F: Future> VecSlots<F> {
         (self.next_in_order, self.held, self.gone) = (0, 0, 0);
         self.block.forget_payloads();
         let mut outputs = mem::take(&mut self.outputs);
-        // SAFETY: every place below `len` (the capacity) was `Stored`, so initialised;
+        // SAFETY: every place below `len` (within the capacity) was `Stored`, so initialised;
         // `taken` keeps every other access away, so the outputs belong to the `Vec` alone.
         unsafe { outputs.set_len(self.len()) };
         outputs
@@ -291,6 +292,35 @@ impl<F: Future> VecSlots<F> {
             }
         });
     }
+}
+
+/// An empty `Vec` with room for `len` outputs: the input's buffer, now empty, when it is
+/// laid out for outputs (same alignment, a whole number of them) and they fill at least
+/// half of it, as a `Vec` grown by doubling would; a new `Vec` of exactly `len` otherwise.
+/// Reusing the buffer saves an allocation and a free per gather (as `collect` does in
+/// place), and the outputs stream into memory the children have just left.
+fn outputs_in<F, O>(children: Vec<F>, len: usize) -> Vec<O> {
+    debug_assert!(children.is_empty());
+    let bytes = children.capacity() * mem::size_of::<F>();
+    let size = mem::size_of::<O>();
+    if size > mem::size_of::<F>() {
+        // (Known at compile time: the check below is left out.)
+        return Vec::with_capacity(len);
+    }
+    let laid_out = size != 0
+        && bytes != 0
+        && mem::align_of::<O>() == mem::align_of::<F>()
+        && bytes % size == 0;
+    if !laid_out || !(len..=len.saturating_mul(2)).contains(&(bytes / size)) {
+        return Vec::with_capacity(len);
+    }
+    let mut children = mem::ManuallyDrop::new(children);
+    // SAFETY: the buffer was allocated by the global allocator (`bytes != 0`) with the
+    // alignment of `F`, which is `O`'s, and a size of `bytes`, which is `bytes / size`
+    // outputs exactly: what `from_raw_parts` asks for a `Vec<O>` of that capacity. It
+    // holds no item (length 0), and the `Vec<F>` that owned it is forgotten, so the new
+    // `Vec` is its only owner.
+    unsafe { Vec::from_raw_parts(children.as_mut_ptr().cast::<O>(), 0, bytes / size) }
 }
 
 impl<F: Future> Drop for VecSlots<F> {

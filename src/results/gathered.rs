@@ -553,7 +553,7 @@ mod vec_outcomes {
     use crate::results::compound::{CompoundError, Heap};
 
     macro_rules! vec_outcomes {
-        ($(impl[$($generics:tt)*] $list:ty => $successes:ty;)*) => {$(
+        ($(impl[$($generics:tt)*] $list:ty => $successes:ty, in place: $in_place:expr;)*) => {$(
             impl<$($generics)*> crate::sealed::Outcomes for $list {}
 
             impl<$($generics)*> Outcomes for $list {
@@ -581,10 +581,16 @@ mod vec_outcomes {
                 }
 
                 fn into_successes(self) -> $successes {
-                    // Collected in place, the successes would keep the buffer of the
-                    // results (larger, when `E` is): hand back just what they need.
                     let mut successes: $successes = self.into_iter().map(unwrap_ok).collect();
-                    successes.shrink_to_fit();
+                    // A `Vec` collects in place (where the layouts allow): the successes
+                    // keep the results' buffer as it is while they fill at least half of
+                    // it, as a `Vec` grown by doubling would (no allocation), and are cut
+                    // down to their size when less (a large `E`). Anything else is cut
+                    // down to their size.
+                    let keep = if $in_place { 2 * successes.len() } else { successes.len() };
+                    if successes.capacity() > keep {
+                        successes.shrink_to_fit();
+                    }
                     successes
                 }
             }
@@ -604,7 +610,7 @@ mod vec_outcomes {
     }
 
     vec_outcomes! {
-        impl[T, E] Vec<Result<T, E>> => Vec<T>;
-        impl[T, E, const K: usize] SmallVec<[Result<T, E>; K]> => SmallVec<[T; K]>;
+        impl[T, E] Vec<Result<T, E>> => Vec<T>, in place: true;
+        impl[T, E, const K: usize] SmallVec<[Result<T, E>; K]> => SmallVec<[T; K]>, in place: false;
     }
 }
