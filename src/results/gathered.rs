@@ -59,6 +59,11 @@ impl<O> Gathered<O> {
 
     /// Every output, in input order, by value.
     ///
+    /// A `Vec` of outputs may have room to spare, never more than it holds: where the
+    /// outputs fit in the input `Vec`'s buffer, they take it rather than a new one (as
+    /// `collect` does in place). The successes of [`into_result`](Self::into_result) and
+    /// of [`fail_fast`](crate::Gather::fail_fast) keep the same bound.
+    ///
     /// # Examples
     ///
     /// ```
