@@ -592,7 +592,7 @@ mod vec_outcomes {
                     // it, as a `Vec` grown by doubling would (no allocation), and are cut
                     // down to their size when less (a large `E`). Anything else is cut
                     // down to their size.
-                    let keep = if $in_place { 2 * successes.len() } else { successes.len() };
+                    let keep = if $in_place { successes.len().saturating_mul(2) } else { successes.len() };
                     if successes.capacity() > keep {
                         successes.shrink_to_fit();
                     }
