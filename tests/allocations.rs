@@ -1,6 +1,5 @@
 //! Allocation counts, with a counting global allocator: an array or tuple gather allocates
-//! nothing; a `Vec` gather of a few children nothing beyond its input's buffer (or one
-//! buffer of cells), and a larger one a fixed number of times whatever its length.
+//! nothing; a `Vec` gather allocates a fixed number of times whatever its length.
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::future::{ready, Future};
@@ -105,7 +104,7 @@ fn fail_fast_on_an_array_allocates_nothing() {
 }
 
 #[test]
-fn a_vec_gather_of_more_than_30_allocates_the_same_number_of_times_whatever_its_length() {
+fn a_vec_gather_allocates_the_same_number_of_times_whatever_its_length() {
     let waker = noop_waker();
     let count_for = |n: usize| {
         allocations(|| {
@@ -119,8 +118,8 @@ fn a_vec_gather_of_more_than_30_allocates_the_same_number_of_times_whatever_its_
             }
         })
     };
-    let (len, small) = count_for(31);
-    assert_eq!(len, 31);
+    let (len, small) = count_for(10);
+    assert_eq!(len, 10);
     // (Fewer under Miri, which is slow.)
     let n = if cfg!(miri) { 1_000 } else { 10_000 };
     let (len, large) = count_for(n);
@@ -130,97 +129,6 @@ fn a_vec_gather_of_more_than_30_allocates_the_same_number_of_times_whatever_its_
     // laid out as a `Ready` of it, so the outputs go in the input's buffer, and the
     // successes, which fill half of it, stay there.
     assert_eq!(small, 2);
-}
-
-#[test]
-fn a_vec_gather_of_up_to_30_allocates_nothing_beyond_its_input_when_outputs_fit_its_places() {
-    let waker = noop_waker();
-    for n in [1, 2, 8, 30] {
-        // Outputs of a child's size: the children run in the input's buffer, and the
-        // outputs stay there.
-        let (outputs, count) = allocations(|| {
-            let children: Vec<Child> = (0..n).map(Child).collect();
-            run_to_end(gather(children), &waker).into_results()
-        });
-        assert_eq!(outputs, (0..n).collect::<Vec<_>>());
-        assert_eq!(count, 1, "{n} children: the input only");
-        assert!(outputs.capacity() <= 2 * outputs.len());
-
-        // Fail-fast, succeeding and failing: the input only too.
-        let (successes, count) = allocations(|| {
-            let children: Vec<_> = (0..n).map(|i| ready(Ok::<u64, u64>(i))).collect();
-            run_to_end(gather(children).fail_fast(), &waker).unwrap()
-        });
-        assert_eq!(successes, (0..n).collect::<Vec<_>>());
-        assert_eq!(count, 1);
-        let (failed, count) = allocations(|| {
-            let children: Vec<_> = (0..n)
-                .map(|i| ready(if i + 1 == n { Err(i) } else { Ok(i) }))
-                .collect();
-            run_to_end(gather(children).fail_fast(), &waker).map_err(|e| e.first().0)
-        });
-        assert_eq!(failed, Err(n as usize - 1));
-        assert_eq!(count, 1);
-    }
-
-    // Outputs larger than the children: one buffer of cells, which the outputs keep.
-    let (outputs, count) = allocations(|| {
-        let children: Vec<Wide> = (0..8).map(Wide).collect();
-        run_to_end(gather(children), &waker).into_results()
-    });
-    assert_eq!(outputs, (0..8).map(|i| [i, i]).collect::<Vec<_>>());
-    assert_eq!(count, 2, "the input and the cells, which the outputs take");
-    assert_eq!(outputs.capacity(), 8);
-
-    // An input with much room to spare: the outputs get a buffer of their own, of their
-    // size.
-    let (outputs, count) = allocations(|| {
-        let mut children = Vec::with_capacity(100);
-        children.extend((0..3).map(Child));
-        run_to_end(gather(children), &waker).into_results()
-    });
-    assert_eq!(outputs, [0, 1, 2]);
-    assert_eq!(count, 2);
-    assert_eq!(outputs.capacity(), 3);
-}
-
-#[test]
-fn a_small_vec_gather_whose_children_wake_one_by_one_allocates_its_wakers_once() {
-    // Children that wait for one another, the last first: each sweep finishes one of 16
-    // and wastes the other polls, so the gather switches to per-child wakers (one block).
-    let waker = noop_waker();
-    let (outputs, count) = allocations(|| {
-        let turn = std::rc::Rc::new(std::cell::Cell::new(0));
-        let children: Vec<_> = (0..16u64)
-            .map(|i| {
-                let turn = turn.clone();
-                std::future::poll_fn(move |cx| {
-                    if turn.get() == 15 - i {
-                        turn.set(turn.get() + 1);
-                        Poll::Ready(i)
-                    } else {
-                        cx.waker().wake_by_ref();
-                        Poll::Pending
-                    }
-                })
-            })
-            .collect();
-        run_to_end(gather(children), &waker).into_results()
-    });
-    assert_eq!(outputs, (0..16).collect::<Vec<_>>());
-    // The `Rc`, the input (whose buffer the outputs keep: they fill half of it) and the
-    // block of wakers.
-    assert_eq!(count, 3);
-}
-
-/// A child of 8 bytes that outputs two `u64`s (16 bytes).
-struct Wide(u64);
-
-impl Future for Wide {
-    type Output = [u64; 2];
-    fn poll(self: std::pin::Pin<&mut Self>, _: &mut Context<'_>) -> Poll<[u64; 2]> {
-        Poll::Ready([self.0; 2])
-    }
 }
 
 /// A child of 8 bytes that outputs a `u64` of 8 bytes.
@@ -243,46 +151,45 @@ fn run_to_end<F: Future>(future: F, waker: &Waker) -> F::Output {
 }
 
 #[test]
-fn a_vec_gather_of_more_than_30s_outputs_reuse_its_input_buffer_when_they_fill_half_of_it() {
+fn a_vec_gathers_outputs_reuse_its_input_buffer_when_they_fill_at_least_half_of_it() {
     let waker = noop_waker();
-    // (More than 30 children: kept in the block of their wakers, not in cells.)
     // `u64` outputs of 8-byte children: the outputs fill the input's buffer exactly.
     let (outputs, count) = allocations(|| {
-        let children: Vec<Child> = (0..40).map(Child).collect();
+        let children: Vec<Child> = (0..10).map(Child).collect();
         run_to_end(gather(children), &waker).into_results()
     });
-    assert_eq!(outputs, (0..40).collect::<Vec<_>>());
+    assert_eq!(outputs, (0..10).collect::<Vec<_>>());
     assert_eq!(count, 2, "the input (then the outputs) and the block");
     assert!(outputs.capacity() <= 2 * outputs.len());
 
     // Children of 16 bytes whose `u64` outputs fill half of the buffer: reused too.
     let (outputs, count) = allocations(|| {
-        let children: Vec<_> = (0..40u64).map(ready).collect();
+        let children: Vec<_> = (0..10u64).map(ready).collect();
         run_to_end(gather(children), &waker).into_results()
     });
-    assert_eq!(outputs, (0..40).collect::<Vec<_>>());
+    assert_eq!(outputs, (0..10).collect::<Vec<_>>());
     assert_eq!(count, 2);
-    assert_eq!(outputs.capacity(), 80, "half of the input's 16-byte places");
+    assert_eq!(outputs.capacity(), 20, "half of the input's 16-byte places");
 
     // An input with much room to spare: the outputs get a buffer of their own, of their size.
     let (outputs, count) = allocations(|| {
         let mut children = Vec::with_capacity(100);
-        children.extend((0..40).map(Child));
+        children.extend((0..3).map(Child));
         run_to_end(gather(children), &waker).into_results()
     });
-    assert_eq!(outputs, (0..40).collect::<Vec<_>>());
+    assert_eq!(outputs, [0, 1, 2]);
     assert_eq!(count, 3);
-    assert_eq!(outputs.capacity(), 40);
+    assert_eq!(outputs.capacity(), 3);
 
     // Outputs larger than the children: a buffer of their own.
     let (outputs, count) = allocations(|| {
-        let children: Vec<Wide> = (0..40).map(Wide).collect();
+        let children: Vec<_> = (0..10u64).map(|i| ready([i; 4])).collect();
         run_to_end(gather(children), &waker).into_results()
     });
-    assert_eq!(outputs, (0..40).map(|i| [i, i]).collect::<Vec<_>>());
+    assert_eq!(outputs, (0..10u64).map(|i| [i; 4]).collect::<Vec<_>>());
     assert_eq!(count, 3);
 
-    // An empty input has no buffer to reuse (and goes to a block, not to cells), and nothing to allocate either.
+    // An empty input has no buffer to reuse, and nothing to allocate either.
     let (outputs, count) =
         allocations(|| run_to_end(gather(Vec::<Child>::new()), &waker).into_results());
     assert!(outputs.is_empty());
@@ -292,23 +199,21 @@ fn a_vec_gather_of_more_than_30s_outputs_reuse_its_input_buffer_when_they_fill_h
 #[test]
 fn fail_fast_successes_keep_the_results_buffer_unless_it_is_more_than_twice_their_size() {
     let waker = noop_waker();
-    // (More than 30 children: in a block. A few children's successes follow the same
-    // rule, from a buffer of cells.)
     // `Result<u64, u64>` (16 bytes) to `u64`: half of the buffer, kept.
     let (successes, count) = allocations(|| {
-        let children: Vec<_> = (0..40u64).map(|i| ready(Ok::<u64, u64>(i))).collect();
+        let children: Vec<_> = (0..10u64).map(|i| ready(Ok::<u64, u64>(i))).collect();
         run_to_end(gather(children).fail_fast(), &waker).unwrap()
     });
-    assert_eq!(successes, (0..40).collect::<Vec<_>>());
+    assert_eq!(successes, (0..10).collect::<Vec<_>>());
     assert_eq!(count, 2);
     assert!(successes.capacity() <= 2 * successes.len());
     // `Result<u64, [u64; 8]>` (72 bytes) to `u64`: cut down to the successes' size.
     let (successes, _) = allocations(|| {
-        let children: Vec<_> = (0..40u64).map(|i| ready(Ok::<u64, [u64; 8]>(i))).collect();
+        let children: Vec<_> = (0..10u64).map(|i| ready(Ok::<u64, [u64; 8]>(i))).collect();
         run_to_end(gather(children).fail_fast(), &waker).unwrap()
     });
-    assert_eq!(successes, (0..40).collect::<Vec<_>>());
-    assert_eq!(successes.capacity(), 40);
+    assert_eq!(successes, (0..10).collect::<Vec<_>>());
+    assert_eq!(successes.capacity(), 10);
 }
 
 #[test]

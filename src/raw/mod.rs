@@ -53,8 +53,6 @@ pub(crate) mod atomic_waker;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub(crate) mod block;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
-pub(crate) mod in_place;
-#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub(crate) mod inbox;
 pub(crate) mod pin;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]

@@ -294,40 +294,33 @@ impl<F: Future> VecSlots<F> {
     }
 }
 
-/// An empty `Vec` with room for `len` outputs: the input's buffer, now empty, when the
-/// outputs can take it ([`reusable_capacity`]); a new `Vec` of exactly `len` otherwise.
+/// An empty `Vec` with room for `len` outputs: the input's buffer, now empty, when it is
+/// laid out for outputs (same alignment, a whole number of them) and they fill at least
+/// half of it, as a `Vec` grown by doubling would; a new `Vec` of exactly `len` otherwise.
 /// Reusing the buffer saves an allocation and a free per gather (as `collect` does in
 /// place), and the outputs stream into memory the children have just left.
 fn outputs_in<F, O>(children: Vec<F>, len: usize) -> Vec<O> {
     debug_assert!(children.is_empty());
-    let Some(capacity) = reusable_capacity::<F, O>(children.capacity(), len) else {
-        return Vec::with_capacity(len);
-    };
-    let mut children = mem::ManuallyDrop::new(children);
-    // SAFETY: the buffer was allocated by the global allocator (`reusable_capacity` says
-    // it has room) with the alignment of `F`, which is `O`'s, and a size of exactly
-    // `capacity` outputs: what `from_raw_parts` asks for a `Vec<O>` of that capacity. It
-    // holds no item (length 0), and the `Vec<F>` that owned it is forgotten, so the new
-    // `Vec` is its only owner.
-    unsafe { Vec::from_raw_parts(children.as_mut_ptr().cast::<O>(), 0, capacity) }
-}
-
-/// How many `O`s the buffer of a `Vec<F>` of `capacity` can hold as a `Vec<O>` for `len`
-/// outputs, if it can: it is laid out for them (same alignment, a whole number of them, a
-/// size that is not zero) and they fill at least half of it, as a `Vec` grown by doubling
-/// would. (When an `O` is larger than an `F`, the answer is known at compile time.)
-pub(crate) fn reusable_capacity<F, O>(capacity: usize, len: usize) -> Option<usize> {
+    let bytes = children.capacity() * mem::size_of::<F>();
     let size = mem::size_of::<O>();
     if size > mem::size_of::<F>() {
-        return None;
+        // (Known at compile time: the check below is left out.)
+        return Vec::with_capacity(len);
     }
-    let bytes = capacity * mem::size_of::<F>();
     let laid_out = size != 0
         && bytes != 0
         && mem::align_of::<O>() == mem::align_of::<F>()
         && bytes % size == 0;
-    let fits = laid_out && (len..=len.saturating_mul(2)).contains(&(bytes / size));
-    fits.then(|| bytes / size)
+    if !laid_out || !(len..=len.saturating_mul(2)).contains(&(bytes / size)) {
+        return Vec::with_capacity(len);
+    }
+    let mut children = mem::ManuallyDrop::new(children);
+    // SAFETY: the buffer was allocated by the global allocator (`bytes != 0`) with the
+    // alignment of `F`, which is `O`'s, and a size of `bytes`, which is `bytes / size`
+    // outputs exactly: what `from_raw_parts` asks for a `Vec<O>` of that capacity. It
+    // holds no item (length 0), and the `Vec<F>` that owned it is forgotten, so the new
+    // `Vec` is its only owner.
+    unsafe { Vec::from_raw_parts(children.as_mut_ptr().cast::<O>(), 0, bytes / size) }
 }
 
 impl<F: Future> Drop for VecSlots<F> {
