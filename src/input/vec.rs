@@ -5,7 +5,8 @@
 //! the input's own buffer where a child's place holds its output too, in cells that hold
 //! the child and then its output, with per-child wakers only after a switch: one
 //! allocation fewer per gather) was built and measured (commit e614764): settle-all of 2
-//! and 8 self-waking children took 0.67x and 0.86x the time, but the choice between two
+//! and 8 self-waking children took 0.66x and 0.87x the time (separate runs of one
+//! session, not a same-run A/B), but the choice between two
 //! storages is a check in every per-child poll and every access to the block, large
 //! gathers included, and `ready` at 1,024-65,536 children went from 2.42 to 2.80 ns per
 //! child. Only a storage fixed by the input's type keeps the large gathers' loop free of it.
