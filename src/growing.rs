@@ -14,12 +14,12 @@ use core::task::{Context, Poll};
 use futures::task::noop_waker_ref;
 use futures::StreamExt;
 
-use crate::engine::slot::{Slot, Step};
 use crate::engine::slots::{CutOff, Slots, UniformSlots};
 use crate::engine::sweep::Sweep;
 use crate::gather::{gather, Gather};
 use crate::input::Input;
 use crate::layer::deadline::TimedOut;
+use crate::raw::slot::{Slot, Step};
 
 /// Children pushed at any time, each with the input index the caller will see. Slots are
 /// numbered in push order; each is boxed, so that growing never moves a child.

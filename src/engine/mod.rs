@@ -22,8 +22,8 @@ use core::task::{Context, Poll};
 
 use crate::layer::{Cause, Layer};
 use crate::raw::for_each_to_the_end;
+use crate::raw::slot::Step;
 use readiness::{Readiness, Visit};
-use slot::Step;
 use slots::Slots;
 
 #[cfg(feature = "alloc")]
@@ -32,7 +32,6 @@ pub(crate) mod limit;
 #[cfg(feature = "alloc")]
 pub(crate) mod per_child;
 pub(crate) mod readiness;
-pub(crate) mod slot;
 pub(crate) mod slots;
 pub(crate) mod sweep;
 

@@ -12,9 +12,9 @@ use core::pin::Pin;
 use core::task::Context;
 
 use super::readiness::{Readiness, Visit};
-use super::slot::{Slot, Step};
 use crate::raw::for_each_to_the_end;
 use crate::raw::pin as pinned;
+use crate::raw::slot::{Slot, Step};
 use crate::results::compound::CompoundError;
 use crate::results::gathered::{unwrap_ok, Outcomes, SliceOutcomes};
 

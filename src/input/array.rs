@@ -4,10 +4,10 @@ use core::future::Future;
 use core::pin::Pin;
 
 use super::Input;
-use crate::engine::slot::Slot;
 use crate::engine::slots::SlotSlice;
 use crate::engine::sweep::Sweep;
 use crate::raw::pin as pinned;
+use crate::raw::slot::Slot;
 
 impl<F: Future, const N: usize> crate::sealed::Input for [F; N] {}
 

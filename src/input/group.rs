@@ -17,10 +17,10 @@ use crate::engine::chunked::{chunk_len, locate, Chunks};
 use crate::engine::limit::{Limit, Window};
 use crate::engine::per_child::{stop_per_child, Queue, FRESH_SHARE};
 use crate::engine::readiness::{Readiness, Visit, BUDGET};
-use crate::engine::slot::{Slot, Step};
 use crate::engine::slots::{CutOff, ResultSlots, Slots, UniformSlots};
 use crate::raw::inbox::Inbox;
 use crate::raw::pin as pinned;
+use crate::raw::slot::{Slot, Step};
 
 /// The input of a group's gather: no children yet; they are pushed into its slots.
 pub struct Pushed<F>(PhantomData<F>);

@@ -27,11 +27,11 @@ use super::Input;
 use crate::engine::limit::Limit;
 use crate::engine::per_child::{Adaptive, Tentative, Wakers, FRESH_SHARE, SWEEP_UP_TO};
 use crate::engine::readiness::{Readiness, Visit, BUDGET};
-use crate::engine::slot::{Slot, Step};
 use crate::engine::slots::{CompoundErrorOf, CutOff, ResultSlots, Slots, UniformSlots};
 use crate::engine::sweep::Sweep;
 use crate::raw::block::Block;
 use crate::raw::pin as pinned;
+use crate::raw::slot::{Slot, Step};
 use crate::results::compound::CompoundError;
 
 /// How many children a lazy input keeps inline before it allocates its window.

@@ -1,7 +1,7 @@
 //! What [`gather`](crate::gather) accepts, one file per input shape, each turned into the
 //! slot storage the engine polls (`engine/slots.rs`):
 //!
-//! - `array.rs`: `[F; N]`, a fixed array of [`Slot`](crate::engine::slot::Slot)s, no
+//! - `array.rs`: `[F; N]`, a fixed array of [`Slot`](crate::raw::slot::Slot)s, no
 //!   allocation, swept with the gather's own waker;
 //! - `tuple.rs`: tuples of up to 12 futures with different output types, one named slot
 //!   each;

@@ -10,10 +10,10 @@ use smallvec::SmallVec;
 
 use super::Input;
 use crate::engine::per_child::{Adaptive, Tentative, Wakers, SWEEP_UP_TO};
-use crate::engine::slot::Slot;
 use crate::engine::slots::SlotSlice;
 use crate::engine::sweep::Sweep;
 use crate::raw::pin as pinned;
+use crate::raw::slot::Slot;
 
 impl<F: Future, const K: usize> crate::sealed::Input for SmallVec<[F; K]> {}
 

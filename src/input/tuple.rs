@@ -9,10 +9,10 @@ use core::task::Context;
 
 use super::Input;
 use crate::engine::readiness::Visit;
-use crate::engine::slot::{Slot, Step};
 use crate::engine::slots::{CutOff, ErrorOf, ResultSlots, Slots};
 use crate::engine::sweep::Sweep;
 use crate::raw::for_each_to_the_end;
+use crate::raw::slot::{Slot, Step};
 use crate::results::compound::{CompoundError, Inline};
 use crate::results::gathered::{unwrap_ok, Outcomes, SOME_ERR};
 

@@ -20,8 +20,8 @@ use super::Input;
 use crate::engine::limit::{Limit, Window};
 use crate::engine::per_child::{per_child_pass, stop_per_child, Tentative, SWEEP_UP_TO};
 use crate::engine::readiness::{Readiness, Visit};
-use crate::engine::slot::Step;
 use crate::engine::slots::{CutOff, ResultSlots, Slots, UniformSlots};
+use crate::raw::slot::Step;
 use crate::raw::vec_slots::VecSlots;
 
 impl<F: Future> crate::sealed::Input for Vec<F> {}

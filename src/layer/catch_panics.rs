@@ -11,8 +11,8 @@ use std::panic::catch_unwind;
 
 use super::deadline::AddDeadline;
 use super::{Cause, Layer};
-use crate::engine::slot::Step;
 use crate::engine::slots::{CompoundErrorOf, CutOff, ResultSlots, Slots};
+use crate::raw::slot::Step;
 
 /// The error of a child that panicked in a gather that
 /// [catches panics](crate::Gather::catch_panics). Children's error types take it through

@@ -10,8 +10,8 @@ use core::task::{Context, Poll};
 
 use super::deadline::AddDeadline;
 use super::{Cause, Layer};
-use crate::engine::slot::Step;
 use crate::engine::slots::{CompoundErrorOf, CutOff, ErrorOf, ResultSlots, Slots};
+use crate::raw::slot::Step;
 use crate::results::gathered::Outcomes;
 use crate::results::stopped::{StopError, Stopped};
 

@@ -16,8 +16,8 @@ pub(crate) mod graceful;
 use core::pin::Pin;
 use core::task::Context;
 
-use crate::engine::slot::Step;
 use crate::engine::slots::{CompoundErrorOf, ResultSlots, Slots};
+use crate::raw::slot::Step;
 
 /// Why the children still running are stopped: what they are cut off as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
-//! Every `unsafe` block of the crate, in five small modules: pin projection into slot
-//! storage (`pin`); the heap block of per-child wakers and payloads (`block`) and the
+//! Every `unsafe` block of the crate, in six small modules: pin projection into slot
+//! storage (`pin`); the slot of one child of an array, tuple or `SmallVec` gather, whose
+//! output moves out without a second check (`slot`); the heap block of per-child wakers and payloads (`block`) and the
 //! waker slot it wakes the gather through (`atomic_waker`); the storage of `Vec` gathers,
 //! whose outputs are written in place (`vec_slots`); the inbox a growing set's handles
 //! push into (`inbox`, a spin lock around a `Vec`). Each block carries a `// SAFETY:`
@@ -42,6 +43,7 @@
 //!   waker (`wake`, `register`) is called after the lock is let go, and a panic in it
 //!   leaves the pushed future queued for the next take.
 //! - `pin`: no user code.
+//! - `slot::Slot::take_output`: no user code (the output moves out, nothing is dropped).
 //!
 //! Nothing else in the module calls user code: between two of these calls, only
 //! the module's own bookkeeping runs, and no `// SAFETY:` argument spans one of them.
@@ -55,6 +57,7 @@ pub(crate) mod block;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub(crate) mod inbox;
 pub(crate) mod pin;
+pub(crate) mod slot;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub(crate) mod sync;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
