@@ -1,6 +1,7 @@
 //! Every `unsafe` block of the crate, in six small modules: pin projection into slot
 //! storage (`pin`); the slot of one child of an array, tuple or `SmallVec` gather, whose
-//! output moves out without a second check (`slot`); the heap block of per-child wakers and payloads (`block`) and the
+//! output moves out without a second check (`slot`); the heap block of per-child wakers
+//! and payloads (`block`) and the
 //! waker slot it wakes the gather through (`atomic_waker`); the storage of `Vec` gathers,
 //! whose outputs are written in place (`vec_slots`); the inbox a growing set's handles
 //! push into (`inbox`, a spin lock around a `Vec`). Each block carries a `// SAFETY:`
