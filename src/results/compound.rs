@@ -1,7 +1,10 @@
 //! [`CompoundError`]: every error of a gather at once.
 
 use core::fmt;
-use core::iter::FusedIterator;
+use core::iter::{Chain, FusedIterator};
+
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
 
 #[cfg(feature = "alloc")]
 use super::dyn_error::{of_type, DynError};
@@ -42,14 +45,18 @@ use super::dyn_error::{of_type, DynError};
 /// );
 /// ```
 pub struct CompoundError<E, S: ErrorStore<E> = DefaultStore> {
-    entries: S::Entries,
-    /// How many entries are `Some` (inline) or present (heap); never zero.
+    /// The first error in input order, with its index: a compound error is never empty, and
+    /// [`first`](Self::first) reads a field.
+    first: (usize, E),
+    /// The errors after the first, each at a higher index.
+    rest: S::Entries,
+    /// How many errors, the first included; never zero.
     len: usize,
     /// How many futures the gather ran.
     total: usize,
 }
 
-/// Where a [`CompoundError`] keeps its entries: [`Inline`] or [`Heap`].
+/// Where a [`CompoundError`] keeps its errors after the first: [`Inline`] or [`Heap`].
 ///
 /// This trait is sealed: it cannot be implemented outside this crate. It appears in
 /// bounds; the gather picks the store for you.
@@ -76,30 +83,22 @@ pub trait ErrorStore<E>: crate::sealed::ErrorStore {
         E: 'a;
     #[doc(hidden)]
     type IntoIter: Iterator<Item = (usize, E)>;
+    /// No entries, with room for about `capacity`.
     #[doc(hidden)]
-    fn collect(
-        total: usize,
-        errors: usize,
-        error_at: impl FnMut(usize) -> Option<E>,
-    ) -> (Self::Entries, usize);
+    fn empty(capacity: usize) -> Self::Entries;
+    /// Adds the error of the future at `index`, above every index added before.
     #[doc(hidden)]
-    fn one(index: usize, error: E) -> Self::Entries;
-    #[doc(hidden)]
-    fn from_entries(entries: impl Iterator<Item = (usize, E)>) -> (Self::Entries, usize);
+    fn push(entries: &mut Self::Entries, index: usize, error: E);
     #[doc(hidden)]
     fn iter(entries: &Self::Entries) -> Self::Iter<'_>;
     #[doc(hidden)]
     fn get(entries: &Self::Entries, index: usize) -> Option<&E>;
     #[doc(hidden)]
-    fn partition(
-        entries: Self::Entries,
-        pred: impl FnMut(&E) -> bool,
-    ) -> ((Self::Entries, usize), (Self::Entries, usize));
-    #[doc(hidden)]
     fn into_iter(entries: Self::Entries) -> Self::IntoIter;
 }
 
-/// Entries inline, one place per future: `[Option<E>; N]`. No allocator needed.
+/// Errors inline, one place per future: `[Option<E>; N]` (the first error is kept beside
+/// it). No allocator needed.
 ///
 /// Array and tuple gathers use it: their compound errors work in `no_std` without
 /// `alloc`.
@@ -124,36 +123,13 @@ impl<E, const N: usize> ErrorStore<E> for Inline<N> {
     type Entries = [Option<E>; N];
     type IntoIter = InlineIntoIter<E, N>;
 
-    fn collect(
-        _total: usize,
-        _errors: usize,
-        mut error_at: impl FnMut(usize) -> Option<E>,
-    ) -> ([Option<E>; N], usize) {
-        let mut len = 0;
-        let entries = core::array::from_fn(|i| {
-            let error = error_at(i);
-            len += usize::from(error.is_some());
-            error
-        });
-        (entries, len)
+    fn empty(_capacity: usize) -> [Option<E>; N] {
+        [const { None }; N]
     }
 
     /// `index` must be below `N`.
-    fn one(index: usize, error: E) -> [Option<E>; N] {
-        let mut entries: [Option<E>; N] = core::array::from_fn(|_| None);
+    fn push(entries: &mut [Option<E>; N], index: usize, error: E) {
         entries[index] = Some(error);
-        entries
-    }
-
-    /// Each entry goes to its index, which must be below `N`.
-    fn from_entries(entries: impl Iterator<Item = (usize, E)>) -> ([Option<E>; N], usize) {
-        let mut places: [Option<E>; N] = core::array::from_fn(|_| None);
-        let mut len = 0;
-        for (index, error) in entries {
-            places[index] = Some(error);
-            len += 1;
-        }
-        (places, len)
     }
 
     type Iter<'a>
@@ -169,27 +145,6 @@ impl<E, const N: usize> ErrorStore<E> for Inline<N> {
 
     fn get(entries: &[Option<E>; N], index: usize) -> Option<&E> {
         entries.get(index)?.as_ref()
-    }
-
-    fn partition(
-        entries: [Option<E>; N],
-        mut pred: impl FnMut(&E) -> bool,
-    ) -> (([Option<E>; N], usize), ([Option<E>; N], usize)) {
-        let mut matching: [Option<E>; N] = core::array::from_fn(|_| None);
-        let mut rest: [Option<E>; N] = core::array::from_fn(|_| None);
-        let (mut m, mut r) = (0, 0);
-        for (i, entry) in entries.into_iter().enumerate() {
-            if let Some(error) = entry {
-                if pred(&error) {
-                    matching[i] = Some(error);
-                    m += 1;
-                } else {
-                    rest[i] = Some(error);
-                    r += 1;
-                }
-            }
-        }
-        ((matching, m), (rest, r))
     }
 
     fn into_iter(entries: [Option<E>; N]) -> InlineIntoIter<E, N> {
@@ -229,11 +184,12 @@ impl<E, const N: usize> Iterator for InlineIntoIter<E, N> {
     }
 }
 
-/// Entries as a list of `(index, error)`: one error is kept inline (a fail-fast gather's
-/// error costs no allocation); two or more take one allocation.
+/// Errors as a list of `(index, error)`: the first error is kept beside it, so one error
+/// (a fail-fast gather's) costs no allocation; two or more take one.
 ///
-/// The inline place makes a `CompoundError<E, Heap>` one `(usize, E)` larger than a `Vec`
-/// would (64 bytes for a `String` error, 48 for `std::io::Error`): for a large `E`, box it.
+/// The first error's place makes a `CompoundError<E, Heap>` one `(usize, E)` larger than a
+/// `Vec` would be (72 bytes for a `String` error, 56 for `std::io::Error`): for a large
+/// `E`, box it.
 ///
 /// `Vec`, `SmallVec` and iterator gathers use it. It is the default store, so
 /// `CompoundError<E>` means `CompoundError<E, Heap>`.
@@ -257,42 +213,17 @@ pub struct Heap;
 #[cfg(feature = "alloc")]
 impl crate::sealed::ErrorStore for Heap {}
 
-/// The heap store's entries: one error (fail-fast's, or a settle-all with one failure) is
-/// kept inline, so that it costs no allocation; two or more go to the heap.
-#[cfg(feature = "alloc")]
-type HeapEntries<E> = smallvec::SmallVec<[(usize, E); 1]>;
-
-// The entries own their errors as a `Vec` would, so a compound error is unwind safe when its
-// errors are, as it was with a `Vec` (the `SmallVec`'s heap pointer alone would ask for
-// `E: RefUnwindSafe`).
-#[cfg(feature = "alloc")]
-impl<E: core::panic::UnwindSafe> core::panic::UnwindSafe for CompoundError<E, Heap> {}
-
 #[cfg(feature = "alloc")]
 impl<E> ErrorStore<E> for Heap {
-    type Entries = HeapEntries<E>;
-    type IntoIter = smallvec::IntoIter<[(usize, E); 1]>;
+    type Entries = Vec<(usize, E)>;
+    type IntoIter = alloc::vec::IntoIter<(usize, E)>;
 
-    fn collect(
-        total: usize,
-        errors: usize,
-        mut error_at: impl FnMut(usize) -> Option<E>,
-    ) -> (HeapEntries<E>, usize) {
-        let mut entries = HeapEntries::with_capacity(errors);
-        entries.extend((0..total).filter_map(|i| error_at(i).map(|e| (i, e))));
-        let len = entries.len();
-        (entries, len)
+    fn empty(capacity: usize) -> Vec<(usize, E)> {
+        Vec::with_capacity(capacity)
     }
 
-    fn one(index: usize, error: E) -> HeapEntries<E> {
-        smallvec::smallvec![(index, error)]
-    }
-
-    /// The entries in the order given, which must be ascending by index.
-    fn from_entries(entries: impl Iterator<Item = (usize, E)>) -> (HeapEntries<E>, usize) {
-        let entries: HeapEntries<E> = entries.collect();
-        let len = entries.len();
-        (entries, len)
+    fn push(entries: &mut Vec<(usize, E)>, index: usize, error: E) {
+        entries.push((index, error));
     }
 
     type Iter<'a>
@@ -300,28 +231,18 @@ impl<E> ErrorStore<E> for Heap {
     where
         E: 'a;
 
-    fn iter(entries: &HeapEntries<E>) -> HeapIter<'_, E> {
+    fn iter(entries: &Vec<(usize, E)>) -> HeapIter<'_, E> {
         HeapIter {
             inner: entries.iter(),
         }
     }
 
-    fn get(entries: &HeapEntries<E>, index: usize) -> Option<&E> {
+    fn get(entries: &Vec<(usize, E)>, index: usize) -> Option<&E> {
         let at = entries.binary_search_by_key(&index, |(i, _)| *i).ok()?;
         Some(&entries[at].1)
     }
 
-    fn partition(
-        entries: HeapEntries<E>,
-        mut pred: impl FnMut(&E) -> bool,
-    ) -> ((HeapEntries<E>, usize), (HeapEntries<E>, usize)) {
-        let (matching, rest): (HeapEntries<E>, HeapEntries<E>) =
-            entries.into_iter().partition(|(_, e)| pred(e));
-        let (m, r) = (matching.len(), rest.len());
-        ((matching, m), (rest, r))
-    }
-
-    fn into_iter(entries: HeapEntries<E>) -> Self::IntoIter {
+    fn into_iter(entries: Vec<(usize, E)>) -> Self::IntoIter {
         entries.into_iter()
     }
 }
@@ -358,23 +279,61 @@ pub type DefaultStore = Heap;
 #[cfg(not(feature = "alloc"))]
 pub type DefaultStore = Inline<0>;
 
+/// A compound error being built, one error at a time in input order.
+struct Builder<E, S: ErrorStore<E>> {
+    first: Option<(usize, E)>,
+    rest: S::Entries,
+    len: usize,
+}
+
+impl<E, S: ErrorStore<E>> Builder<E, S> {
+    /// Room for about `errors` errors.
+    fn new(errors: usize) -> Self {
+        Builder {
+            first: None,
+            rest: S::empty(errors.saturating_sub(1)),
+            len: 0,
+        }
+    }
+
+    /// Adds the error of the future at `index`, above every index added before.
+    fn push(&mut self, index: usize, error: E) {
+        match self.first {
+            None => self.first = Some((index, error)),
+            Some(_) => S::push(&mut self.rest, index, error),
+        }
+        self.len += 1;
+    }
+
+    /// The errors added, of `total` futures, or `None` if there are none.
+    fn finish(self, total: usize) -> Option<CompoundError<E, S>> {
+        Some(CompoundError {
+            first: self.first?,
+            rest: self.rest,
+            len: self.len,
+            total,
+        })
+    }
+}
+
 impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     /// Collects the errors of `total` futures, about `errors` of them (a capacity hint);
-    /// `None` when none failed.
+    /// `None` when none failed. `error_at` is called once per index, in ascending order.
     pub(crate) fn collect(
         total: usize,
         errors: usize,
-        error_at: impl FnMut(usize) -> Option<E>,
+        mut error_at: impl FnMut(usize) -> Option<E>,
     ) -> Option<Self> {
-        let (entries, len) = S::collect(total, errors, error_at);
-        Self::from_parts(entries, len, total)
+        let entries = (0..total).filter_map(|index| Some((index, error_at(index)?)));
+        Self::build(total, errors, entries)
     }
 
     /// The error of child `index` alone, of `total` children.
     pub(crate) fn one(total: usize, index: usize, error: E) -> Self {
         debug_assert!(index < total);
         CompoundError {
-            entries: S::one(index, error),
+            first: (index, error),
+            rest: S::empty(0),
             len: 1,
             total,
         }
@@ -387,16 +346,20 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
         total: usize,
         entries: impl Iterator<Item = (usize, E)>,
     ) -> Option<Self> {
-        let (entries, len) = S::from_entries(entries);
-        Self::from_parts(entries, len, total)
+        Self::build(total, entries.size_hint().0, entries)
     }
 
-    fn from_parts(entries: S::Entries, len: usize, total: usize) -> Option<Self> {
-        (len > 0).then_some(CompoundError {
-            entries,
-            len,
-            total,
-        })
+    /// The errors of `entries`, about `errors` of them (a capacity hint).
+    fn build(
+        total: usize,
+        errors: usize,
+        entries: impl Iterator<Item = (usize, E)>,
+    ) -> Option<Self> {
+        let mut builder = Builder::new(errors);
+        for (index, error) in entries {
+            builder.push(index, error);
+        }
+        builder.finish(total)
     }
 
     /// How many futures failed. Never zero.
@@ -439,9 +402,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     /// assert_eq!(gathered.into_compound_error().unwrap().first(), (1, &"b"));
     /// ```
     pub fn first(&self) -> (usize, &E) {
-        S::iter(&self.entries)
-            .next()
-            .expect("a CompoundError is never empty")
+        (self.first.0, &self.first.1)
     }
 
     /// The first error in input order (the lowest index), with its index, by value: "the"
@@ -457,9 +418,11 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     /// assert_eq!(error.into_first(), (1, "disk full"));
     /// ```
     pub fn into_first(self) -> (usize, E) {
-        self.into_iter()
-            .next()
-            .expect("a CompoundError is never empty")
+        let CompoundError { first, rest, .. } = self;
+        // Dropped before the return, as a local: if a drop of the rest panics, the first
+        // error is dropped while it unwinds.
+        drop(rest);
+        first
     }
 
     /// Every error with its index, in input order.
@@ -476,7 +439,9 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     /// ```
     pub fn iter(&self) -> Iter<'_, E, S> {
         Iter {
-            inner: S::iter(&self.entries),
+            inner: Some((self.first.0, &self.first.1))
+                .into_iter()
+                .chain(S::iter(&self.rest)),
             left: self.len,
         }
     }
@@ -494,7 +459,11 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     /// assert_eq!(error.error_at(0), None);
     /// ```
     pub fn error_at(&self, index: usize) -> Option<&E> {
-        S::get(&self.entries, index)
+        if index == self.first.0 {
+            Some(&self.first.1)
+        } else {
+            S::get(&self.rest, index)
+        }
     }
 
     /// Splits the group in two after PEP 654: the errors for which `pred` holds, and the
@@ -517,13 +486,17 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     /// assert_eq!(server.unwrap().iter().collect::<Vec<_>>(), [(1, &500), (3, &503)]);
     /// assert_eq!(client.unwrap().first(), (0, &404));
     /// ```
-    pub fn split(self, pred: impl FnMut(&E) -> bool) -> (Option<Self>, Option<Self>) {
+    pub fn split(self, mut pred: impl FnMut(&E) -> bool) -> (Option<Self>, Option<Self>) {
         let total = self.total;
-        let ((matching, m), (rest, r)) = S::partition(self.entries, pred);
-        (
-            Self::from_parts(matching, m, total),
-            Self::from_parts(rest, r, total),
-        )
+        let (mut matching, mut rest) = (Builder::new(0), Builder::new(0));
+        for (index, error) in self {
+            if pred(&error) {
+                matching.push(index, error);
+            } else {
+                rest.push(index, error);
+            }
+        }
+        (matching.finish(total), rest.finish(total))
     }
 
     /// The errors for which `pred` holds, or `None` if there are none (PEP 654's
@@ -565,12 +538,20 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     where
         S: ErrorStore<F>,
     {
-        let total = self.total;
-        let (entries, len) = <S as ErrorStore<F>>::from_entries(
-            self.into_iter().map(|(index, error)| (index, f(error))),
-        );
+        let CompoundError {
+            first: (index, error),
+            rest,
+            len,
+            total,
+        } = self;
+        let first = (index, f(error));
+        let mut mapped = <S as ErrorStore<F>>::empty(len - 1);
+        for (index, error) in <S as ErrorStore<E>>::into_iter(rest) {
+            <S as ErrorStore<F>>::push(&mut mapped, index, f(error));
+        }
         CompoundError {
-            entries,
+            first,
+            rest: mapped,
             len,
             total,
         }
@@ -591,8 +572,8 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
 /// assert_eq!(iter.len(), 2);
 /// assert_eq!(iter.next(), Some((0, &'a')));
 /// ```
-pub struct Iter<'a, E: 'a, S: ErrorStore<E> = DefaultStore> {
-    inner: S::Iter<'a>,
+pub struct Iter<'a, E, S: ErrorStore<E> = DefaultStore> {
+    inner: Chain<core::option::IntoIter<(usize, &'a E)>, S::Iter<'a>>,
     left: usize,
 }
 
@@ -632,7 +613,7 @@ impl<E, S: ErrorStore<E>> fmt::Debug for Iter<'_, E, S> {
 /// assert_eq!(error.into_iter().collect::<Vec<_>>(), [(0, 'a'), (1, 'b')]);
 /// ```
 pub struct IntoIter<E, S: ErrorStore<E> = DefaultStore> {
-    inner: S::IntoIter,
+    inner: Chain<core::option::IntoIter<(usize, E)>, S::IntoIter>,
     left: usize,
 }
 
@@ -667,7 +648,7 @@ impl<E, S: ErrorStore<E>> IntoIterator for CompoundError<E, S> {
 
     fn into_iter(self) -> IntoIter<E, S> {
         IntoIter {
-            inner: S::into_iter(self.entries),
+            inner: Some(self.first).into_iter().chain(S::into_iter(self.rest)),
             left: self.len,
         }
     }
@@ -760,10 +741,17 @@ where
 #[cfg(feature = "alloc")]
 impl<E, const N: usize> From<CompoundError<E, Inline<N>>> for CompoundError<E, Heap> {
     fn from(inline: CompoundError<E, Inline<N>>) -> Self {
-        let total = inline.total;
-        let (entries, len) = <Heap as ErrorStore<E>>::from_entries(inline.into_iter());
+        let CompoundError {
+            first,
+            rest,
+            len,
+            total,
+        } = inline;
+        let mut entries = Vec::with_capacity(len - 1);
+        entries.extend(<Inline<N> as ErrorStore<E>>::into_iter(rest));
         CompoundError {
-            entries,
+            first,
+            rest: entries,
             len,
             total,
         }
@@ -776,7 +764,8 @@ where
 {
     fn clone(&self) -> Self {
         CompoundError {
-            entries: self.entries.clone(),
+            first: (self.first.0, self.first.1.clone()),
+            rest: self.rest.clone(),
             len: self.len,
             total: self.total,
         }
