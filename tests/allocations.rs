@@ -270,6 +270,10 @@ fn a_compound_error_allocates_only_from_its_second_error_on() {
     let (two, two_count) = failing(2);
     assert_eq!(two, [(0, 0), (1, 1)]);
     assert_eq!(two_count, baseline + 2);
+    // Eight errors: still one, of the size the gather counted.
+    let (eight, eight_count) = failing(8);
+    assert_eq!(eight.len(), 8);
+    assert_eq!(eight_count, baseline + 2);
 }
 
 #[test]

@@ -121,51 +121,46 @@ where
     type Output = Result<Successes<I>, Errors<I>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // Counted by the pass (the first failure stops it; the deadline's cut-off reports
-        // every child it cut off), read by the driver's work once the pass is done.
+        // Without a deadline, the first failure ends the pass: its error is taken from its
+        // slot there and then (the one check that it is an `Err`), with the child's slot.
+        // With one, the deadline's cut-off fails every child still running in one pass:
+        // the failures are counted, and taken once the pass is done.
+        let first = Cell::new(None);
         let failed = Cell::new(0);
-        let first = Cell::new(0);
         let finished = |slots: Pin<&mut I::Slots>, i| {
-            if !slots.is_err(i) {
-                return After::Continue;
+            if L::CUTS_OFF {
+                if !slots.is_err(i) {
+                    return After::Continue;
+                }
+                failed.set(failed.get() + 1);
+                return After::Complete;
             }
-            if failed.get() == 0 {
-                first.set(i);
+            match slots.take_err(i) {
+                None => After::Continue,
+                Some(error) => {
+                    first.set(Some((i, error)));
+                    After::Complete
+                }
             }
-            failed.set(failed.get() + 1);
-            After::Complete
         };
         self.project()
             .gather
             .poll_with::<false, _>(cx, finished, |mut slots, _| {
-                if L::GRACEFUL {
+                let errors = if L::GRACEFUL {
                     // The stop is over: whatever failed in any poll of it.
-                    return match L::take_failures(slots.as_mut(), failed.get()) {
-                        None => Ok(slots.take_successes()),
-                        Some(errors) => {
-                            slots.clear();
-                            Err(errors)
-                        }
-                    };
-                }
-                // Without a deadline, the pass stopped at its first failure: at most one.
-                debug_assert!(L::CUTS_OFF || failed.get() <= 1);
-                let failed = if L::CUTS_OFF {
-                    failed.get()
-                } else {
-                    failed.get().min(1)
-                };
-                let errors = match failed {
-                    0 => return Ok(slots.take_successes()),
-                    1 => {
-                        let (total, index) = (slots.children(), slots.input_index(first.get()));
-                        let error = slots.as_mut().take_err(first.get());
-                        CompoundError::one(total, index, error.expect("the child failed"))
+                    L::take_failures(slots.as_mut(), failed.get())
+                } else if L::CUTS_OFF {
+                    match failed.get() {
+                        0 => None,
+                        failed => slots.as_mut().take_errors(failed),
                     }
-                    failed => slots
-                        .as_mut()
-                        .take_errors(failed)
-                        .expect("children failed in this pass"),
+                } else {
+                    first.take().map(|(i, error)| {
+                        CompoundError::one(slots.children(), slots.input_index(i), error)
+                    })
+                };
+                let Some(errors) = errors else {
+                    return Ok(slots.take_successes());
                 };
                 // The children still running go before the error is handed back. (If one of
                 // their drops panics, the errors taken so far go with the panic.)

@@ -1,7 +1,8 @@
 //! [`CompoundError`]: every error of a gather at once.
 
 use core::fmt;
-use core::iter::{Chain, FusedIterator};
+use core::iter::{Chain, Flatten, FusedIterator};
+use core::option;
 
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;
@@ -17,10 +18,12 @@ use super::dyn_error::{of_type, DynError};
 /// `asyncio_tools.CompoundException` and of PEP 654's `ExceptionGroup`, with
 /// [`split`](Self::split) and [`subgroup`](Self::subgroup).
 ///
-/// The second parameter says where the entries live: [`Inline<N>`] keeps them in an array
-/// of `N` places (what array and tuple gathers produce, no allocator needed), [`Heap`] in a
-/// list that keeps one error inline and two or more on the heap (what `Vec`, `SmallVec`
-/// and iterator gathers produce; feature `alloc`, and the default).
+/// The first error is kept by value, so [`first`](Self::first) reads a field and one
+/// error (a fail-fast gather's) needs nothing more. The second parameter says where the
+/// errors after it live, once there is a second: [`Inline<N>`] keeps them in an array of
+/// `N` places (what array and tuple gathers produce, no allocator needed), [`Heap`] in a
+/// list on the heap (what `Vec`, `SmallVec` and iterator gathers produce; feature `alloc`,
+/// and the default).
 ///
 /// # Examples
 ///
@@ -48,8 +51,9 @@ pub struct CompoundError<E, S: ErrorStore<E> = DefaultStore> {
     /// The first error in input order, with its index: a compound error is never empty, and
     /// [`first`](Self::first) reads a field.
     first: (usize, E),
-    /// The errors after the first, each at a higher index.
-    rest: S::Entries,
+    /// The errors after the first, each at a higher index; `None` while there is only one
+    /// (so a fail-fast gather's error has no store to fill).
+    rest: Option<S::Entries>,
     /// How many errors, the first included; never zero.
     len: usize,
     /// How many futures the gather ran.
@@ -282,8 +286,10 @@ pub type DefaultStore = Inline<0>;
 /// A compound error being built, one error at a time in input order.
 struct Builder<E, S: ErrorStore<E>> {
     first: Option<(usize, E)>,
-    rest: S::Entries,
+    rest: Option<S::Entries>,
     len: usize,
+    /// About how many errors there will be.
+    capacity: usize,
 }
 
 impl<E, S: ErrorStore<E>> Builder<E, S> {
@@ -291,8 +297,9 @@ impl<E, S: ErrorStore<E>> Builder<E, S> {
     fn new(errors: usize) -> Self {
         Builder {
             first: None,
-            rest: S::empty(errors.saturating_sub(1)),
+            rest: None,
             len: 0,
+            capacity: errors,
         }
     }
 
@@ -300,7 +307,12 @@ impl<E, S: ErrorStore<E>> Builder<E, S> {
     fn push(&mut self, index: usize, error: E) {
         match self.first {
             None => self.first = Some((index, error)),
-            Some(_) => S::push(&mut self.rest, index, error),
+            Some(_) => {
+                let rest = self
+                    .rest
+                    .get_or_insert_with(|| S::empty(self.capacity.saturating_sub(1)));
+                S::push(rest, index, error);
+            }
         }
         self.len += 1;
     }
@@ -333,7 +345,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
         debug_assert!(index < total);
         CompoundError {
             first: (index, error),
-            rest: S::empty(0),
+            rest: None,
             len: 1,
             total,
         }
@@ -441,7 +453,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
         Iter {
             inner: Some((self.first.0, &self.first.1))
                 .into_iter()
-                .chain(S::iter(&self.rest)),
+                .chain(self.rest.as_ref().map(S::iter).into_iter().flatten()),
             left: self.len,
         }
     }
@@ -462,7 +474,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
         if index == self.first.0 {
             Some(&self.first.1)
         } else {
-            S::get(&self.rest, index)
+            S::get(self.rest.as_ref()?, index)
         }
     }
 
@@ -545,18 +557,24 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
             total,
         } = self;
         let first = (index, f(error));
-        let mut mapped = <S as ErrorStore<F>>::empty(len - 1);
-        for (index, error) in <S as ErrorStore<E>>::into_iter(rest) {
-            <S as ErrorStore<F>>::push(&mut mapped, index, f(error));
-        }
+        let rest = rest.map(|rest| {
+            let mut mapped = <S as ErrorStore<F>>::empty(len - 1);
+            for (index, error) in <S as ErrorStore<E>>::into_iter(rest) {
+                <S as ErrorStore<F>>::push(&mut mapped, index, f(error));
+            }
+            mapped
+        });
         CompoundError {
             first,
-            rest: mapped,
+            rest,
             len,
             total,
         }
     }
 }
+
+/// The first error, then those of the rest's iterator if there is a rest.
+type FirstThenRest<Entry, Rest> = Chain<option::IntoIter<Entry>, Flatten<option::IntoIter<Rest>>>;
 
 /// Iterator over the errors of a [`CompoundError`], created by
 /// [`CompoundError::iter`]. Yields `(index, &error)` in input order.
@@ -573,7 +591,7 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
 /// assert_eq!(iter.next(), Some((0, &'a')));
 /// ```
 pub struct Iter<'a, E, S: ErrorStore<E> = DefaultStore> {
-    inner: Chain<core::option::IntoIter<(usize, &'a E)>, S::Iter<'a>>,
+    inner: FirstThenRest<(usize, &'a E), S::Iter<'a>>,
     left: usize,
 }
 
@@ -613,7 +631,7 @@ impl<E, S: ErrorStore<E>> fmt::Debug for Iter<'_, E, S> {
 /// assert_eq!(error.into_iter().collect::<Vec<_>>(), [(0, 'a'), (1, 'b')]);
 /// ```
 pub struct IntoIter<E, S: ErrorStore<E> = DefaultStore> {
-    inner: Chain<core::option::IntoIter<(usize, E)>, S::IntoIter>,
+    inner: FirstThenRest<(usize, E), S::IntoIter>,
     left: usize,
 }
 
@@ -648,7 +666,9 @@ impl<E, S: ErrorStore<E>> IntoIterator for CompoundError<E, S> {
 
     fn into_iter(self) -> IntoIter<E, S> {
         IntoIter {
-            inner: Some(self.first).into_iter().chain(S::into_iter(self.rest)),
+            inner: Some(self.first)
+                .into_iter()
+                .chain(self.rest.map(S::into_iter).into_iter().flatten()),
             left: self.len,
         }
     }
@@ -747,11 +767,14 @@ impl<E, const N: usize> From<CompoundError<E, Inline<N>>> for CompoundError<E, H
             len,
             total,
         } = inline;
-        let mut entries = Vec::with_capacity(len - 1);
-        entries.extend(<Inline<N> as ErrorStore<E>>::into_iter(rest));
+        let rest = rest.map(|rest| {
+            let mut entries = Vec::with_capacity(len - 1);
+            entries.extend(<Inline<N> as ErrorStore<E>>::into_iter(rest));
+            entries
+        });
         CompoundError {
             first,
-            rest: entries,
+            rest,
             len,
             total,
         }
