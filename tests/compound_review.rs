@@ -1,7 +1,8 @@
 //! An adversarial review of `CompoundError` (its first error by value, the rest in a store
-//! from the second error on) and of fail-fast taking its error as the pass sees it: every
-//! error exactly once, at its index, in ascending order, with the right `len`, `total` and
-//! `iter().len()`, whatever user code panics.
+//! from the second error on) and of fail-fast's error (written when fail-fast took it in the
+//! pass on every target; bare-metal targets still do): every error exactly once, at its
+//! index, in ascending order, with the right `len`, `total` and `iter().len()`, whatever
+//! user code panics.
 #![allow(dead_code)]
 mod common;
 
