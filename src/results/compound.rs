@@ -450,10 +450,13 @@ impl<E, S: ErrorStore<E>> CompoundError<E, S> {
     /// assert_eq!(all, [(0, &"a"), (2, &"c")]);
     /// ```
     pub fn iter(&self) -> Iter<'_, E, S> {
+        // (A closure, not `S::iter` itself: Rust 1.81 cannot tell that `E` outlives the
+        // borrow through the function's path.)
+        let rest = self.rest.as_ref().map(|rest| S::iter(rest));
         Iter {
             inner: Some((self.first.0, &self.first.1))
                 .into_iter()
-                .chain(self.rest.as_ref().map(S::iter).into_iter().flatten()),
+                .chain(rest.into_iter().flatten()),
             left: self.len,
         }
     }
