@@ -13,18 +13,11 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use common::{DropLog, Tracked};
+use common::{quiet_all, DropLog, Tracked};
 use gather::{
     gather, gather_iter, gather_stream, CompoundError, ErrorStore, Group, Heap, Inline, Panicked,
     SmallVec, StopError, StopSignal, Stopped, TimedOut,
 };
-
-fn quiet() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    if std::env::var_os("REVIEW_LOUD").is_none() {
-        ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
-    }
-}
 
 /// An error that records its drop, and may panic in it.
 #[derive(Debug)]
@@ -212,7 +205,7 @@ fn from_inline_equals_heap_and_display_debug_agree() {
 
 #[test]
 fn split_predicate_panics_at_every_call_drops_each_once() {
-    quiet();
+    quiet_all();
     for &fails in SETS {
         for at in 0..fails.len() {
             for store in 0..2 {
@@ -242,7 +235,7 @@ fn split_predicate_panics_at_every_call_drops_each_once() {
 
 #[test]
 fn map_closure_panics_at_every_call_drops_each_once() {
-    quiet();
+    quiet_all();
     for &fails in SETS {
         for at in 0..fails.len() {
             for store in 0..2 {
@@ -268,8 +261,7 @@ fn map_closure_panics_at_every_call_drops_each_once() {
                 };
                 assert!(r);
                 once(&log, fails);
-                for (k, &i) in fails.iter().enumerate().take(at) {
-                    let _ = k;
+                for &i in fails.iter().take(at) {
                     assert_eq!(log.count(&format!("m{i}")), 1, "m{i}: {:?}", log.drops());
                 }
             }
@@ -279,7 +271,7 @@ fn map_closure_panics_at_every_call_drops_each_once() {
 
 #[test]
 fn panicking_error_drops_in_into_first_subgroup_split_and_drop() {
-    quiet();
+    quiet_all();
     for &fails in SETS {
         for &b in fails.iter() {
             for op in 0..5 {
@@ -318,7 +310,7 @@ fn panicking_error_drops_in_into_first_subgroup_split_and_drop() {
 
 #[test]
 fn clone_panicking_midway_leaks_nothing() {
-    quiet();
+    quiet_all();
     for shape in 0..2 {
         let log = DropLog::new();
         let make = |i: usize| {
@@ -357,7 +349,7 @@ fn clone_panicking_midway_leaks_nothing() {
 /// panics: every error once.
 #[test]
 fn outputs_with_panicking_drop_during_into_compound_error() {
-    quiet();
+    quiet_all();
     #[derive(Debug)]
     struct T(Tracked, bool);
     impl Drop for T {
@@ -551,7 +543,7 @@ fn earliest_failures(script: &[(usize, End)], limit: Option<usize>) -> Vec<usize
 
 #[test]
 fn fail_fast_reports_an_index_that_names_the_error_itself() {
-    quiet();
+    quiet_all();
     let (seeds, ns): (u64, &[usize]) = if cfg!(miri) {
         (4, &[3, 13])
     } else {
@@ -656,21 +648,8 @@ fn fail_fast_reports_an_index_that_names_the_error_itself() {
                         }
                     }
                     // every child made was dropped once; every error made once.
-                    let drops = log.drops();
-                    let mut counts = std::collections::HashMap::<&str, usize>::new();
-                    for d in &drops {
-                        *counts.entry(d.as_str()).or_default() += 1;
-                    }
-                    for (l, c) in &counts {
-                        assert_eq!(*c, 1, "{l} dropped {c} times: {ctx}");
-                    }
-                    for i in 0..n {
-                        assert_eq!(
-                            counts.get(format!("k{i}").as_str()).copied().unwrap_or(0),
-                            1,
-                            "k{i}: {ctx}"
-                        );
-                    }
+                    log.assert_none_dropped_twice(&ctx);
+                    log.assert_each_dropped_once("k", n);
                 }
             }
         }
@@ -856,7 +835,7 @@ fn graceful_fail_fast_lazy_limit() {
 /// Fail-fast over a tuple with caught panics: the panic's index, once.
 #[test]
 fn fail_fast_tuple_catch_panics() {
-    quiet();
+    quiet_all();
     let log = DropLog::new();
     let clock = Rc::new(Cell::new(0));
     let t = (
@@ -876,7 +855,7 @@ fn fail_fast_tuple_catch_panics() {
 /// inside their polls): caught with catch_panics, a poisoned gather without.
 #[test]
 fn panicking_executor_waker_fail_fast() {
-    quiet();
+    quiet_all();
     struct Boom;
     impl std::task::Wake for Boom {
         fn wake(self: std::sync::Arc<Self>) {
@@ -939,14 +918,7 @@ fn panicking_executor_waker_fail_fast() {
                 assert_eq!(e.len(), 1);
             }
             drop(got);
-            let drops = log.drops();
-            let mut counts = std::collections::HashMap::<&str, usize>::new();
-            for d in &drops {
-                *counts.entry(d.as_str()).or_default() += 1;
-            }
-            for (l, c) in &counts {
-                assert_eq!(*c, 1, "{l} dropped {c} times: {ctx}");
-            }
+            log.assert_none_dropped_twice(&ctx);
         }
     }
 }

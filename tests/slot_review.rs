@@ -14,16 +14,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use common::{DropLog, Tracked};
+use common::{quiet_all, DropLog, Tracked};
 use futures::Stream;
 use gather::{gather, gather_iter, gather_stream, Group, Panicked, SmallVec, TimedOut};
-
-fn quiet() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    if std::env::var_os("REVIEW_LOUD").is_none() {
-        ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
-    }
-}
 
 /// A child's error.
 #[derive(Debug)]
@@ -443,7 +436,7 @@ fn array_as_completed_with_deadline_hands_every_cut_off() {
 
 #[test]
 fn catch_panics_poll_and_drop_panics_everywhere_fail_fast_and_settle() {
-    quiet();
+    quiet_all();
     for mode in 0..2 {
         let env = Env::new();
         let kids: [Kid; 6] = std::array::from_fn(|i| match i {
@@ -481,7 +474,7 @@ fn catch_panics_poll_and_drop_panics_everywhere_fail_fast_and_settle() {
 
 #[test]
 fn catch_panics_fail_fast_reports_the_first_caught_panic() {
-    quiet();
+    quiet_all();
     for shape in 0..3 {
         let env = Env::new();
         let make = |i: usize| match i {
@@ -534,7 +527,7 @@ fn catch_panics_fail_fast_reports_the_first_caught_panic() {
 
 #[test]
 fn finished_childs_drop_panic_without_catch_poisons_and_leaks_nothing() {
-    quiet();
+    quiet_all();
     for shape in 0..3 {
         let env = Env::new();
         let waker = noop();
@@ -589,7 +582,7 @@ fn finished_childs_drop_panic_without_catch_poisons_and_leaks_nothing() {
 
 #[test]
 fn panicking_timer_poisons_and_drop_is_clean() {
-    quiet();
+    quiet_all();
     let env = Env::new();
     let kids: [Kid; 4] = std::array::from_fn(|i| env.kid(i, if i == 0 { 0 } else { 4 }, End::Ok));
     let polls = Cell::new(0);
@@ -613,7 +606,7 @@ fn panicking_timer_poisons_and_drop_is_clean() {
 /// A waker whose wake panics: the kids' self-wakes panic inside their polls.
 #[test]
 fn panicking_waker_with_catch_panics() {
-    quiet();
+    quiet_all();
     struct Boom;
     impl std::task::Wake for Boom {
         fn wake(self: Arc<Self>) {
@@ -656,7 +649,7 @@ fn polling_after_completion_panics_and_drops_nothing_twice() {
             break out;
         }
     };
-    quiet();
+    quiet_all();
     assert!(catch_unwind(AssertUnwindSafe(|| g.as_mut().poll(&mut cx))).is_err());
     assert!(catch_unwind(AssertUnwindSafe(|| g.as_mut().poll(&mut cx))).is_err());
     drop(g);
@@ -709,7 +702,7 @@ fn dropped_after_each_poll_count() {
 /// Outputs whose drop panics, in the Gathered handed back and in the slots.
 #[test]
 fn outputs_with_panicking_drop() {
-    quiet();
+    quiet_all();
     struct Bomb(Tracked, bool);
     impl Drop for Bomb {
         fn drop(&mut self) {

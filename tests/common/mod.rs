@@ -227,6 +227,19 @@ impl DropLog {
         }
     }
 
+    /// Asserts that nothing was dropped more than once (`context` names the case).
+    #[track_caller]
+    pub fn assert_none_dropped_twice(&self, context: &str) {
+        let mut counts = std::collections::HashMap::<&str, usize>::new();
+        let drops = self.drops.lock().unwrap();
+        for label in drops.iter() {
+            *counts.entry(label.as_str()).or_default() += 1;
+        }
+        for (label, count) in counts {
+            assert_eq!(count, 1, "{label} dropped {count} times: {context}");
+        }
+    }
+
     /// A value that records its drop under `label`.
     pub fn value(&self, label: impl Into<String>) -> Tracked {
         Tracked {
@@ -468,6 +481,15 @@ pub fn run<F: Future>(future: F) -> F::Output {
 pub fn poll_next<S: futures::Stream + Unpin>(stream: &mut S) -> Poll<Option<S::Item>> {
     let (_, waker) = CountingWaker::new();
     futures::StreamExt::poll_next_unpin(stream, &mut Context::from_waker(&waker))
+}
+
+/// Silences every panic message, for tests that panic on purpose in many ways (set
+/// `REVIEW_LOUD` to see them).
+pub fn quiet_all() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("REVIEW_LOUD").is_none() {
+        ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+    }
 }
 
 /// Silences the panics a test raises on purpose (their messages start with "boom").
