@@ -126,7 +126,7 @@ where
         let failed = Cell::new(0);
         let first = Cell::new(0);
         // On a bare-metal target, fail-fast without a deadline takes the error out of its
-        // slot in the pass that sees it, so that it is checked once: 12 bytes of a
+        // slot in the pass that sees it, so that it is checked once: 8 bytes of a
         // fail-fast over `[F; 4]`, where flash counts by the byte. Elsewhere the error is
         // taken after the pass, which keeps the pass lean: a `Vec`'s fail-fast rows are
         // 2-6 % faster on x86 (and code only compiled out, not a constant `false`, keeps
