@@ -37,9 +37,9 @@ pub(crate) fn locate(slot: usize) -> (usize, usize) {
     (chunk, slot - start(chunk))
 }
 
-/// The first slot of chunk `chunk`.
+/// The first slot of chunk `chunk` (for `chunk` past the last: how many slots there are).
 #[inline]
-fn start(chunk: usize) -> usize {
+pub(crate) fn start(chunk: usize) -> usize {
     FIRST * ((1 << chunk) - 1)
 }
 
@@ -94,6 +94,8 @@ pub(crate) struct Chunks {
     /// How many slots there are (`0..len`): each child is polled as it takes its slot, so
     /// none of them is never polled.
     len: usize,
+    /// How many slots the blocks have room for.
+    capacity: usize,
     /// Bit `k`: block `k` has woken children taken off its ready set and not polled yet.
     listed: usize,
     /// The block whose woken children come first in this pass: each pass starts one
@@ -107,7 +109,7 @@ impl Chunks {
     #[inline]
     pub(crate) fn grow_to(&mut self, len: usize) {
         debug_assert!(len >= self.len);
-        if len > start(self.blocks.len()) {
+        if len > self.capacity {
             self.add_blocks(len);
         }
         self.len = len;
@@ -139,6 +141,7 @@ impl Chunks {
             }
             self.blocks.push(block);
         }
+        self.capacity = start(self.blocks.len());
     }
 
     /// The waker block `chunk` wakes once there are two blocks or more.
@@ -164,9 +167,10 @@ impl Queue for Chunks {
     #[inline]
     fn collect_woken(&mut self) {
         if let [only] = self.blocks.as_mut_slice() {
+            // (Alone, the block keeps its own list: `listed` is for two blocks or more. The
+            // second block's arrival marks this one, so that its list is read from then on.)
             if only.has_woken() {
                 only.collect_woken();
-                self.listed = 1;
             }
             return;
         }
@@ -192,6 +196,9 @@ impl Queue for Chunks {
 
     #[inline]
     fn next_woken(&mut self) -> Option<usize> {
+        if let [only] = self.blocks.as_mut_slice() {
+            return only.next_woken();
+        }
         loop {
             if self.listed == 0 {
                 return None;
@@ -225,7 +232,10 @@ impl Queue for Chunks {
 
     #[inline]
     fn has_left(&self, _: bool) -> bool {
-        self.listed != 0
+        match self.blocks.as_slice() {
+            [only] => only.has_left(false),
+            _ => self.listed != 0,
+        }
     }
 
     #[inline]

@@ -13,7 +13,7 @@ use core::pin::Pin;
 use core::task::Context;
 
 use super::Input;
-use crate::engine::chunked::{chunk_len, locate, Chunks};
+use crate::engine::chunked::{chunk_len, locate, start, Chunks};
 use crate::engine::limit::{Limit, Window};
 use crate::engine::per_child::{stop_per_child, Queue, FRESH_SHARE};
 use crate::engine::readiness::{Readiness, Visit, BUDGET};
@@ -125,6 +125,7 @@ impl<F: Future> fmt::Debug for GroupSlots<F> {
 impl<F: Future> GroupSlots<F> {
     /// Adds a child; returns its index (its place in push order). Takes in what handles
     /// pushed before it, too.
+    #[inline]
     pub(crate) fn push(&mut self, future: F) -> usize {
         match &self.inbox {
             None => self.store(future),
@@ -157,50 +158,65 @@ impl<F: Future> GroupSlots<F> {
     }
 
     /// Puts a child in a free slot, or a new one; returns its index.
-    ///
-    /// Once stopped, the child is only to be cut off: it joins `late`. (A slot freed since
-    /// the stop was handed out already, so the cut-off children still to come, in `order`,
-    /// are elsewhere; a free slot from before the stop holds nothing, and the cut-off skips
-    /// it, or the child now in it, which has no output yet.)
+    #[inline]
     fn store(&mut self, future: F) -> usize {
         let index = self.pushed;
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                if self.inputs.is_empty() {
-                    // The first reuse: until now, slot `i` held child `i`.
-                    self.inputs = (0..self.slots).collect();
-                    if self.stopped {
-                        self.order = (0..self.slots).collect();
+        let slot = if self.stopped {
+            self.store_late(index)
+        } else {
+            match self.free.pop() {
+                Some(slot) => {
+                    if self.inputs.is_empty() {
+                        self.first_reuse();
                     }
-                }
-                self.inputs[slot] = index;
-                if !self.stopped {
+                    self.inputs[slot] = index;
                     self.restart.push_back(slot);
+                    slot
                 }
-                slot
+                None => self.new_slot(index),
             }
-            None => self.new_slot(index),
         };
-        if self.stopped {
-            self.late.push_back(slot);
-        }
         self.slot_pinned(slot).set(Slot::new(future));
         self.pushed += 1;
         index
     }
 
+    /// The slot for child `index`, pushed once stopped: it is only to be cut off, so it
+    /// joins `late`. (A slot freed since the stop was handed out already, so the cut-off
+    /// children still to come, in `order`, are elsewhere; a free slot from before the stop
+    /// holds nothing, and the cut-off skips it, or the child now in it, which has no output
+    /// yet.)
+    #[cold]
+    fn store_late(&mut self, index: usize) -> usize {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                if self.inputs.is_empty() {
+                    self.first_reuse();
+                }
+                self.inputs[slot] = index;
+                slot
+            }
+            None => self.new_slot(index),
+        };
+        self.late.push_back(slot);
+        slot
+    }
+
+    /// The first reuse of a slot: until now, slot `i` held child `i`.
+    #[cold]
+    fn first_reuse(&mut self) {
+        self.inputs = (0..self.slots).collect();
+        if self.stopped {
+            self.order = (0..self.slots).collect();
+        }
+    }
+
     /// Adds a slot (in a new chunk if the last is full) for child `index`.
+    #[inline]
     fn new_slot(&mut self, index: usize) -> usize {
         let slot = self.slots;
-        let (chunk, _) = locate(slot);
-        if chunk == self.chunks.len() {
-            // Per-child wakers number a chunk's slots in 32 bits.
-            assert!(
-                u32::try_from(chunk_len(chunk)).is_ok(),
-                "gather: more than 4,294,967,232 futures in one group at once"
-            );
-            let empty: Box<[Slot<F>]> = (0..chunk_len(chunk)).map(|_| Slot::Taken).collect();
-            self.chunks.push(Box::into_pin(empty));
+        if slot == start(self.chunks.len()) {
+            self.add_chunk();
         }
         self.slots += 1;
         if !self.inputs.is_empty() {
@@ -210,6 +226,19 @@ impl<F: Future> GroupSlots<F> {
             }
         }
         slot
+    }
+
+    /// Adds the next chunk, of empty slots.
+    #[cold]
+    fn add_chunk(&mut self) {
+        let chunk = self.chunks.len();
+        // Per-child wakers number a chunk's slots in 32 bits.
+        assert!(
+            u32::try_from(chunk_len(chunk)).is_ok(),
+            "gather: more than 4,294,967,232 futures in one group at once"
+        );
+        let empty: Box<[Slot<F>]> = (0..chunk_len(chunk)).map(|_| Slot::Taken).collect();
+        self.chunks.push(Box::into_pin(empty));
     }
 
     /// The slot of the next child to start (its first poll is to follow at once), if one
@@ -252,13 +281,14 @@ impl<F: Future> GroupSlots<F> {
     }
 
     fn slot(&self, index: usize) -> &Slot<F> {
-        assert!(index < self.slots, "gather: slot out of bounds");
+        // (Past `slots`, a chunk's slots are empty: the indexing below keeps it in bounds.)
+        debug_assert!(index < self.slots, "gather: slot out of bounds");
         let (chunk, place) = locate(index);
         &self.chunks[chunk][place]
     }
 
     fn slot_pinned(&mut self, index: usize) -> Pin<&mut Slot<F>> {
-        assert!(index < self.slots, "gather: slot out of bounds");
+        debug_assert!(index < self.slots, "gather: slot out of bounds");
         let (chunk, place) = locate(index);
         pinned::index(self.chunks[chunk].as_mut(), place)
     }
@@ -405,6 +435,7 @@ impl<F: Future> UniformSlots for GroupSlots<F> {
     type Output = F::Output;
 
     /// Takes the output handed out (a stream item): the slot may take the next child.
+    #[inline]
     fn take_one(self: Pin<&mut Self>, index: usize) -> F::Output {
         let this = self.get_mut();
         let output = this.slot_pinned(index).take_output();
@@ -503,34 +534,40 @@ impl<F: Future> Readiness<GroupSlots<F>> for GroupWakers {
                 }
             }
         };
-        let ended = 'pass: {
-            for share in [BUDGET - FRESH_SHARE, BUDGET] {
-                // (No share to keep if no child may start.)
-                if share == BUDGET || (slots.has_waiting() && active < limit) {
-                    while polled < share {
-                        let Some(slot) = chunks.next_woken() else {
-                            break;
-                        };
-                        // (A stale wake, of the child a reused slot held before.)
-                        if slots.waits(slot) {
-                            continue;
-                        }
-                        if poll(chunks, slots.as_mut(), slot, &mut polled, &mut active) {
-                            break 'pass true;
-                        }
-                    }
+        // While children wait to start, the woken get `BUDGET - FRESH_SHARE` first; then
+        // the waiting start; then the woken get what is left, and waiting ones start again
+        // in the room that made.
+        let mut share = if slots.has_waiting() && active < limit {
+            BUDGET - FRESH_SHARE
+        } else {
+            BUDGET
+        };
+        let ended = 'pass: loop {
+            while polled < share {
+                let Some(slot) = chunks.next_woken() else {
+                    break;
+                };
+                // (A stale wake, of the child a reused slot held before.)
+                if slots.waits(slot) {
+                    continue;
                 }
-                while polled < BUDGET && active < limit {
-                    let Some(slot) = slots.as_mut().get_mut().start_next() else {
-                        break;
-                    };
-                    active += 1;
-                    if poll(chunks, slots.as_mut(), slot, &mut polled, &mut active) {
-                        break 'pass true;
-                    }
+                if poll(chunks, slots.as_mut(), slot, &mut polled, &mut active) {
+                    break 'pass true;
                 }
             }
-            false
+            while polled < BUDGET && active < limit {
+                let Some(slot) = slots.as_mut().get_mut().start_next() else {
+                    break;
+                };
+                active += 1;
+                if poll(chunks, slots.as_mut(), slot, &mut polled, &mut active) {
+                    break 'pass true;
+                }
+            }
+            if share == BUDGET {
+                break false;
+            }
+            share = BUDGET;
         };
         self.window.set_active(active);
         let left = || chunks.has_left(false) || (active < limit && slots.has_waiting());
