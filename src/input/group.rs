@@ -473,6 +473,37 @@ where
     }
 }
 
+/// Polls the child in `slot` with its own waker, counting it in `polled` and `active`;
+/// returns whether the pass must end. (A function of its own, always inlined: the pass
+/// calls it from two loops.)
+#[inline(always)]
+fn poll_one<F: Future>(
+    chunks: &Chunks,
+    slots: Pin<&mut GroupSlots<F>>,
+    slot: usize,
+    visit: &mut impl FnMut(Pin<&mut GroupSlots<F>>, usize, &mut Context<'_>) -> Visit,
+    polled: &mut usize,
+    active: &mut usize,
+) -> bool {
+    let waker = chunks.waker(slot);
+    match visit(slots, slot, &mut Context::from_waker(&waker)) {
+        Visit::Skipped => false,
+        Visit::Pending => {
+            *polled += 1;
+            false
+        }
+        Visit::Finished => {
+            *polled += 1;
+            *active -= 1;
+            false
+        }
+        Visit::Stop => {
+            *active -= 1;
+            true
+        }
+    }
+}
+
 /// A group's readiness: per-child wakers in chunks, and the limit window.
 #[derive(Debug, Default)]
 pub struct GroupWakers {
@@ -510,30 +541,6 @@ impl<F: Future> Readiness<GroupSlots<F>> for GroupWakers {
         let limit = self.window.limit();
         let mut active = self.window.active();
         let mut polled = 0;
-        // Polls the child in `slot` with its own waker; returns whether the pass must end.
-        let mut poll = |chunks: &Chunks,
-                        slots: Pin<&mut GroupSlots<F>>,
-                        slot,
-                        polled: &mut usize,
-                        active: &mut usize| {
-            let waker = chunks.waker(slot);
-            match visit(slots, slot, &mut Context::from_waker(&waker)) {
-                Visit::Skipped => false,
-                Visit::Pending => {
-                    *polled += 1;
-                    false
-                }
-                Visit::Finished => {
-                    *polled += 1;
-                    *active -= 1;
-                    false
-                }
-                Visit::Stop => {
-                    *active -= 1;
-                    true
-                }
-            }
-        };
         // While children wait to start, the woken get `BUDGET - FRESH_SHARE` first; then
         // the waiting start; then the woken get what is left, and waiting ones start again
         // in the room that made.
@@ -551,7 +558,14 @@ impl<F: Future> Readiness<GroupSlots<F>> for GroupWakers {
                 if slots.waits(slot) {
                     continue;
                 }
-                if poll(chunks, slots.as_mut(), slot, &mut polled, &mut active) {
+                if poll_one(
+                    chunks,
+                    slots.as_mut(),
+                    slot,
+                    &mut visit,
+                    &mut polled,
+                    &mut active,
+                ) {
                     break 'pass true;
                 }
             }
@@ -560,7 +574,14 @@ impl<F: Future> Readiness<GroupSlots<F>> for GroupWakers {
                     break;
                 };
                 active += 1;
-                if poll(chunks, slots.as_mut(), slot, &mut polled, &mut active) {
+                if poll_one(
+                    chunks,
+                    slots.as_mut(),
+                    slot,
+                    &mut visit,
+                    &mut polled,
+                    &mut active,
+                ) {
                     break 'pass true;
                 }
             }
