@@ -127,6 +127,16 @@ impl<F: Future> GroupSlots<F> {
     /// pushed before it, too.
     #[inline]
     pub(crate) fn push(&mut self, future: F) -> usize {
+        if self.inbox.is_none() {
+            return self.store(future);
+        }
+        self.push_after_handles(future)
+    }
+
+    /// [`push`](Self::push) once handles exist: through the inbox, after what they pushed.
+    /// (Out of line, so that a push with no handles is a few instructions.)
+    #[inline(never)]
+    fn push_after_handles(&mut self, future: F) -> usize {
         match &self.inbox {
             None => self.store(future),
             Some(inbox) => {
@@ -158,7 +168,7 @@ impl<F: Future> GroupSlots<F> {
     }
 
     /// Puts a child in a free slot, or a new one; returns its index.
-    #[inline]
+    #[inline(always)]
     fn store(&mut self, future: F) -> usize {
         let index = self.pushed;
         let slot = if self.stopped {
