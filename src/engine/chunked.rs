@@ -20,34 +20,8 @@ use core::task::Waker;
 use super::per_child::Queue;
 use crate::raw::atomic_waker::AtomicWaker;
 use crate::raw::block::Block;
+use crate::raw::chunks::{chunk_len, locate, start};
 use crate::raw::sync::{AtomicUsize, Ordering};
-
-/// Children in the first chunk; chunk `k` holds `FIRST << k`.
-const FIRST: usize = 64;
-
-/// The chunk of slot `slot`, and its place in that chunk.
-#[inline]
-pub(crate) fn locate(slot: usize) -> (usize, usize) {
-    if slot < FIRST {
-        // The first chunk: where a group that runs a few children at a time keeps them.
-        return (0, slot);
-    }
-    // Chunk `k` starts at slot `FIRST * (2^k - 1)`.
-    let chunk = (slot / FIRST + 1).ilog2() as usize;
-    (chunk, slot - start(chunk))
-}
-
-/// The first slot of chunk `chunk` (for `chunk` past the last: how many slots there are).
-#[inline]
-pub(crate) fn start(chunk: usize) -> usize {
-    FIRST * ((1 << chunk) - 1)
-}
-
-/// How many slots chunk `chunk` has.
-#[inline]
-pub(crate) fn chunk_len(chunk: usize) -> usize {
-    FIRST << chunk
-}
 
 /// What the blocks wake: the mask of blocks with children woken, and the gather's task.
 struct Shared {
@@ -251,24 +225,5 @@ impl core::fmt::Debug for Chunks {
             .field("blocks", &self.blocks.len())
             .field("len", &self.len)
             .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{chunk_len, locate, start};
-
-    #[test]
-    fn chunks_double_and_tile_the_slots() {
-        assert_eq!(locate(0), (0, 0));
-        assert_eq!(locate(63), (0, 63));
-        assert_eq!(locate(64), (1, 0));
-        assert_eq!(locate(191), (1, 127));
-        assert_eq!(locate(192), (2, 0));
-        for chunk in 0..20 {
-            assert_eq!(start(chunk + 1), start(chunk) + chunk_len(chunk));
-            assert_eq!(locate(start(chunk)), (chunk, 0));
-            assert_eq!(locate(start(chunk + 1) - 1), (chunk, chunk_len(chunk) - 1));
-        }
     }
 }

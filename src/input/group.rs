@@ -2,7 +2,6 @@
 //! double in size and never move (`engine/chunked.rs` numbers them), with per-child
 //! wakers in blocks of the same shape.
 
-use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -13,13 +12,13 @@ use core::pin::Pin;
 use core::task::Context;
 
 use super::Input;
-use crate::engine::chunked::{chunk_len, locate, start, Chunks};
+use crate::engine::chunked::Chunks;
 use crate::engine::limit::{Limit, Window};
 use crate::engine::per_child::{stop_per_child, Queue, FRESH_SHARE};
 use crate::engine::readiness::{Readiness, Visit, BUDGET};
 use crate::engine::slots::{CutOff, ResultSlots, Slots, UniformSlots};
+use crate::raw::chunks::Chunked;
 use crate::raw::inbox::Inbox;
-use crate::raw::pin as pinned;
 use crate::raw::slot::{Slot, Step};
 
 /// The input of a group's gather: no children yet; they are pushed into its slots.
@@ -44,8 +43,7 @@ impl<F: Future> Input for Pushed<F> {
 
     fn into_slots(self) -> GroupSlots<F> {
         GroupSlots {
-            chunks: Vec::new(),
-            slots: 0,
+            slots: Chunked::new(),
             pushed: 0,
             started: 0,
             next_new: 0,
@@ -68,11 +66,8 @@ impl<F: Future> Input for Pushed<F> {
 /// next push index goes next. Slots are the engine's numbering, not push indices: until a
 /// slot is reused, slot `i` holds child `i`; from then on, [`Slots::input_index`] maps them.
 pub struct GroupSlots<F: Future> {
-    /// Chunk `k` has `chunk_len(k)` slots, each boxed slice made whole (its slots empty)
-    /// and never moved or resized after.
-    chunks: Vec<Pin<Box<[Slot<F>]>>>,
-    /// How many slots are in use or were: `0..slots`.
-    slots: usize,
+    /// The slots in use or that were (`0..slots.len()`), in chunks that never move.
+    slots: Chunked<Slot<F>>,
     /// How many children were pushed (taken in, for a handle's).
     pushed: usize,
     /// How many children have started: children `started..pushed` wait for their first
@@ -117,7 +112,7 @@ impl<F: Future> fmt::Debug for GroupSlots<F> {
         f.debug_struct("GroupSlots")
             .field("pushed", &self.pushed)
             .field("started", &self.started)
-            .field("slots", &self.slots)
+            .field("slots", &self.slots.len())
             .finish()
     }
 }
@@ -215,20 +210,16 @@ impl<F: Future> GroupSlots<F> {
     /// The first reuse of a slot: until now, slot `i` held child `i`.
     #[cold]
     fn first_reuse(&mut self) {
-        self.inputs = (0..self.slots).collect();
+        self.inputs = (0..self.slots.len()).collect();
         if self.stopped {
-            self.order = (0..self.slots).collect();
+            self.order = (0..self.slots.len()).collect();
         }
     }
 
-    /// Adds a slot (in a new chunk if the last is full) for child `index`.
+    /// Adds a slot (in a new chunk, of empty slots, if the last is full) for child `index`.
     #[inline]
     fn new_slot(&mut self, index: usize) -> usize {
-        let slot = self.slots;
-        if slot == start(self.chunks.len()) {
-            self.add_chunk();
-        }
-        self.slots += 1;
+        let slot = self.slots.grow(|| Slot::Taken);
         if !self.inputs.is_empty() {
             self.inputs.push(index);
             if self.stopped {
@@ -236,19 +227,6 @@ impl<F: Future> GroupSlots<F> {
             }
         }
         slot
-    }
-
-    /// Adds the next chunk, of empty slots.
-    #[cold]
-    fn add_chunk(&mut self) {
-        let chunk = self.chunks.len();
-        // Per-child wakers number a chunk's slots in 32 bits.
-        assert!(
-            u32::try_from(chunk_len(chunk)).is_ok(),
-            "gather: more than 4,294,967,232 futures in one group at once"
-        );
-        let empty: Box<[Slot<F>]> = (0..chunk_len(chunk)).map(|_| Slot::Taken).collect();
-        self.chunks.push(Box::into_pin(empty));
     }
 
     /// The slot of the next child to start (its first poll is to follow at once), if one
@@ -290,17 +268,14 @@ impl<F: Future> GroupSlots<F> {
         }
     }
 
+    #[inline]
     fn slot(&self, index: usize) -> &Slot<F> {
-        // (Past `slots`, a chunk's slots are empty: the indexing below keeps it in bounds.)
-        debug_assert!(index < self.slots, "gather: slot out of bounds");
-        let (chunk, place) = locate(index);
-        &self.chunks[chunk][place]
+        self.slots.get(index)
     }
 
+    #[inline]
     fn slot_pinned(&mut self, index: usize) -> Pin<&mut Slot<F>> {
-        debug_assert!(index < self.slots, "gather: slot out of bounds");
-        let (chunk, place) = locate(index);
-        pinned::index(self.chunks[chunk].as_mut(), place)
+        self.slots.get_pinned(index)
     }
 }
 
@@ -318,7 +293,7 @@ impl<F: Future> Slots for GroupSlots<F> {
 
     #[inline]
     fn len(&self) -> usize {
-        self.slots
+        self.slots.len()
     }
 
     #[inline]
@@ -392,7 +367,7 @@ impl<F: Future> Slots for GroupSlots<F> {
         this.stopped = true;
         if !this.inputs.is_empty() {
             let inputs = &this.inputs;
-            this.order = (0..this.slots).collect();
+            this.order = (0..this.slots.len()).collect();
             this.order.sort_unstable_by_key(|&slot| inputs[slot]);
         }
     }
@@ -428,7 +403,7 @@ impl<F: Future> Slots for GroupSlots<F> {
         // Awaited whole, no output was handed out: no slot was reused, slot `i` holds
         // child `i`.
         debug_assert!(this.inputs.is_empty());
-        (0..this.slots)
+        (0..this.slots.len())
             .map(|index| this.slot_pinned(index).take_output())
             .collect()
     }
@@ -437,7 +412,9 @@ impl<F: Future> Slots for GroupSlots<F> {
         let this = self.get_mut();
         this.close();
         // Every slot, even if one's drop panics (the rest go while it unwinds).
-        crate::raw::for_each_to_the_end(0..this.slots, |index| this.slot_pinned(index).clear());
+        crate::raw::for_each_to_the_end(0..this.slots.len(), |index| {
+            this.slot_pinned(index).clear()
+        });
     }
 }
 

@@ -1,5 +1,6 @@
-//! Every `unsafe` block of the crate, in six small modules: pin projection into slot
-//! storage (`pin`); the slot of one child of an array, tuple or `SmallVec` gather, whose
+//! Every `unsafe` block of the crate, in seven small modules: pin projection into slot
+//! storage (`pin`); the chunks that never move a growing set's slots live in, checked once
+//! per access (`chunks`); the slot of one child of an array, tuple or `SmallVec` gather, whose
 //! output moves out without a second check (`slot`); the heap block of per-child wakers
 //! and payloads (`block`) and the
 //! waker slot it wakes the gather through (`atomic_waker`); the storage of `Vec` gathers,
@@ -43,7 +44,9 @@
 //! - `inbox::Inbox`: no user code under its lock (a `Vec` push, a swap); the executor's
 //!   waker (`wake`, `register`) is called after the lock is let go, and a panic in it
 //!   leaves the pushed future queued for the next take.
-//! - `pin`: no user code.
+//! - `pin`, `chunks`: no user code (a new chunk's elements are made by a closure of the
+//!   crate's, before the chunk joins the storage; a chunk's elements are dropped by `Box`'s
+//!   drop, which drops the rest if one panics).
 //! - `slot::Slot::take_output`: no user code (the output moves out, nothing is dropped).
 //!
 //! Nothing else in the module calls user code: between two of these calls, only
@@ -55,6 +58,8 @@ use core::ops::Range;
 pub(crate) mod atomic_waker;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub(crate) mod block;
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+pub(crate) mod chunks;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub(crate) mod inbox;
 pub(crate) mod pin;
