@@ -401,14 +401,15 @@ impl<P> Block<P> {
     /// As for [`clone`](Self::clone); the waker owns a reference, which this consumes.
     unsafe fn wake(data: *const ()) {
         /// Releases the waker's reference even if the gather's waker panics.
-        struct Release(*const (), unsafe fn(*const ()));
-        impl Drop for Release {
+        struct Release<P>(*const (), PhantomData<P>);
+        impl<P> Drop for Release<P> {
+            #[inline]
             fn drop(&mut self) {
                 // SAFETY: the reference `wake` owns, released exactly once, here.
-                unsafe { (self.1)(self.0) }
+                unsafe { Block::<P>::drop_waker(self.0) }
             }
         }
-        let _release = Release(data, Self::drop_waker);
+        let _release = Release::<P>(data, PhantomData);
         // SAFETY: see the function's contract; the reference is released after.
         unsafe { Self::wake_by_ref(data) };
     }
