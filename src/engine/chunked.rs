@@ -12,7 +12,6 @@
 
 use alloc::sync::Arc;
 use alloc::task::Wake;
-use alloc::vec::Vec;
 use core::mem::ManuallyDrop;
 use core::ops::Range;
 use core::task::Waker;
@@ -20,7 +19,7 @@ use core::task::Waker;
 use super::per_child::Queue;
 use crate::raw::atomic_waker::AtomicWaker;
 use crate::raw::block::Block;
-use crate::raw::chunks::{chunk_len, locate, start};
+use crate::raw::chunks::{chunk_len, locate, start, BlockChunks};
 use crate::raw::sync::{AtomicUsize, Ordering};
 
 /// What the blocks wake: the mask of blocks with children woken, and the gather's task.
@@ -64,12 +63,10 @@ impl Wake for Dirty {
 #[derive(Default)]
 pub(crate) struct Chunks {
     shared: Arc<Shared>,
-    blocks: Vec<Block<()>>,
+    blocks: BlockChunks<()>,
     /// How many slots there are (`0..len`): each child is polled as it takes its slot, so
     /// none of them is never polled.
     len: usize,
-    /// How many slots the blocks have room for.
-    capacity: usize,
     /// Bit `k`: block `k` has woken children taken off its ready set and not polled yet.
     listed: usize,
     /// The block whose woken children come first in this pass: each pass starts one
@@ -83,7 +80,7 @@ impl Chunks {
     #[inline]
     pub(crate) fn grow_to(&mut self, len: usize) {
         debug_assert!(len >= self.len);
-        if len > self.capacity {
+        if len > self.blocks.capacity() {
             self.add_blocks(len);
         }
         self.len = len;
@@ -93,8 +90,8 @@ impl Chunks {
     #[cold]
     fn add_blocks(&mut self, len: usize) {
         let (last, _) = locate(len - 1);
-        while self.blocks.len() <= last {
-            let chunk = self.blocks.len();
+        while self.blocks.as_slice().len() <= last {
+            let chunk = self.blocks.as_slice().len();
             // At most `usize::BITS` chunks: far more slots than memory.
             assert!(
                 chunk < usize::BITS as usize,
@@ -106,7 +103,7 @@ impl Chunks {
                 // wakes its `Dirty` waker, as the others do. Marked woken after that, so
                 // that this pass reads what it queued before (a wake after the mark marks
                 // it again, or is on its ready set when this pass reads it).
-                self.blocks[0].register(&self.dirty(0));
+                self.blocks.as_slice()[0].register(&self.dirty(0));
                 self.shared.woken.fetch_or(1, Ordering::AcqRel);
             }
             if chunk > 0 {
@@ -115,7 +112,6 @@ impl Chunks {
             }
             self.blocks.push(block);
         }
-        self.capacity = start(self.blocks.len());
     }
 
     /// The waker block `chunk` wakes once there are two blocks or more.
@@ -159,11 +155,11 @@ impl Queue for Chunks {
         while woken != 0 {
             let chunk = woken.trailing_zeros() as usize;
             woken &= woken - 1;
-            self.blocks[chunk].collect_woken();
+            self.blocks.as_mut_slice()[chunk].collect_woken();
         }
         // Each pass starts one block further on (round to the first after the last).
         self.turn += 1;
-        if self.turn as usize >= self.blocks.len() {
+        if self.turn as usize >= self.blocks.as_slice().len() {
             self.turn = 0;
         }
     }
@@ -185,7 +181,7 @@ impl Queue for Chunks {
                 self.listed
             }
             .trailing_zeros();
-            let block = &mut self.blocks[chunk as usize];
+            let block = &mut self.blocks.as_mut_slice()[chunk as usize];
             let next = block.next_woken();
             if !block.has_left(false) {
                 self.listed &= !(1 << chunk);
@@ -214,15 +210,14 @@ impl Queue for Chunks {
 
     #[inline]
     fn waker(&self, slot: usize) -> ManuallyDrop<Waker> {
-        let (chunk, local) = locate(slot);
-        self.blocks[chunk].waker(local)
+        self.blocks.waker(slot)
     }
 }
 
 impl core::fmt::Debug for Chunks {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Chunks")
-            .field("blocks", &self.blocks.len())
+            .field("blocks", &self.blocks.as_slice().len())
             .field("len", &self.len)
             .finish()
     }

@@ -162,7 +162,19 @@ impl<P> Block<P> {
     #[inline]
     fn entry(&self, slot: usize) -> *mut Entry<P> {
         assert!(slot < self.len(), "gather: slot out of bounds");
-        // SAFETY: `slot < len`, so the offset stays inside the block.
+        // SAFETY: just checked.
+        unsafe { self.entry_unchecked(slot) }
+    }
+
+    /// Entry `slot`, unchecked.
+    ///
+    /// # Safety
+    ///
+    /// `slot < self.len()`.
+    #[inline]
+    unsafe fn entry_unchecked(&self, slot: usize) -> *mut Entry<P> {
+        // SAFETY: `slot < len` (the caller's contract), so the offset stays inside the
+        // block.
         unsafe {
             self.header
                 .as_ptr()
@@ -312,8 +324,21 @@ impl<P> Block<P> {
     /// reference of its own; dropping the borrow does nothing.
     #[inline]
     pub(crate) fn waker(&self, slot: usize) -> ManuallyDrop<Waker> {
-        // SAFETY: the node is the first field of a live entry (`repr(C)`).
-        let node = unsafe { ptr::addr_of!((*self.entry(slot)).node) };
+        assert!(slot < self.len(), "gather: slot out of bounds");
+        // SAFETY: just checked.
+        unsafe { self.waker_unchecked(slot) }
+    }
+
+    /// [`waker`](Self::waker) for a slot known to be in the block.
+    ///
+    /// # Safety
+    ///
+    /// `slot < self.len()`.
+    #[inline]
+    pub(crate) unsafe fn waker_unchecked(&self, slot: usize) -> ManuallyDrop<Waker> {
+        // SAFETY: `slot < len` (the caller's contract): the entry is live, and the node is
+        // its first field (`repr(C)`).
+        let node = unsafe { ptr::addr_of!((*self.entry_unchecked(slot)).node) };
         let raw = RawWaker::new(node.cast(), &Self::VTABLE);
         // SAFETY: `raw` points at a live node and uses the vtable below, whose functions
         // uphold the `RawWaker` contract (see each); `ManuallyDrop` keeps the borrow from
