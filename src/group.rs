@@ -237,7 +237,7 @@ impl<F: Future, L> Group<F, L> {
     ///
     /// # Panics
     ///
-    /// If the group needs more than 4,294,967,232 slots (the per-child wakers number a
+    /// If the group needs more than 4,294,967,296 slots (the per-child wakers number a
     /// chunk's slots in 32 bits): a slot is reused once its outcome was handed out, so
     /// only a group that holds that many children at once, or is awaited whole after that
     /// many pushes, gets there.

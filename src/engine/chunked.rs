@@ -1,6 +1,6 @@
 //! Per-child wakers for a set that grows while it runs (a [`Group`](crate::Group)): a
-//! heap block of wakers per chunk of children, each chunk twice the size of the one
-//! before, so that growing never moves a waker (or, in the group's storage, a child) and
+//! heap block of wakers per chunk of children (`raw/chunks.rs`: 64, 64, then each chunk as
+//! large as all the ones before it), so that growing never moves a waker (or, in the group's storage, a child) and
 //! `n` children take `O(log n)` blocks.
 //!
 //! Each block keeps its own ready set; what wakes the gather is one [`Dirty`] waker per

@@ -1,7 +1,9 @@
-//! Storage that grows in chunks that never move: chunk `k` holds `FIRST << k` elements, so
-//! `n` elements take `O(log n)` chunks, and an element keeps its address from the moment it
-//! is made until the storage drops it. A [`Group`](crate::Group) keeps its children's slots
-//! here; its per-child wakers (`engine/chunked.rs`) are numbered the same way.
+//! Storage that grows in chunks that never move: chunk 0 holds elements `0..64`, and chunk
+//! `k >= 1` holds `64 << (k - 1)..64 << k` (as many as all the chunks before it), so `n`
+//! elements take `O(log n)` chunks, an element's chunk is the position of its highest bit,
+//! and an element keeps its address from the moment it is made until the storage drops it.
+//! A [`Group`](crate::Group) keeps its children's slots here, and its per-child wakers
+//! ([`BlockChunks`]) are numbered the same way.
 //!
 //! The `unsafe` here buys one thing, measured: an access checks its index once, against the
 //! length, instead of once against the list of chunks and again against the chunk (with
@@ -16,7 +18,7 @@ use core::task::Waker;
 
 use super::block::Block;
 
-/// Elements in the first chunk; chunk `k` holds `FIRST << k`.
+/// Elements in the first chunk (and in the second).
 pub(crate) const FIRST: usize = 64;
 
 /// The chunk of element `index`, and its place in that chunk.
@@ -26,22 +28,27 @@ pub(crate) fn locate(index: usize) -> (usize, usize) {
         // The first chunk: where a group that runs a few children at a time keeps them.
         return (0, index);
     }
-    // Chunk `k` starts at `FIRST * (2^k - 1)`.
-    let chunk = (index / FIRST + 1).ilog2() as usize;
-    (chunk, index - start(chunk))
+    // Chunk `k >= 1` starts at `2^(k + 5)`: the highest bit names the chunk, the rest is
+    // the place.
+    let high = index.ilog2();
+    ((high - FIRST.ilog2() + 1) as usize, index ^ (1 << high))
 }
 
 /// The first element of chunk `chunk`; for `chunk` past the last, how many elements the
 /// chunks before it hold.
 #[inline]
 pub(crate) fn start(chunk: usize) -> usize {
-    FIRST * ((1 << chunk) - 1)
+    if chunk == 0 {
+        0
+    } else {
+        FIRST << (chunk - 1)
+    }
 }
 
 /// How many elements chunk `chunk` holds.
 #[inline]
 pub(crate) fn chunk_len(chunk: usize) -> usize {
-    FIRST << chunk
+    start(chunk).max(FIRST)
 }
 
 /// Elements `0..len`, in chunks that are made whole (every element of a chunk exists from
@@ -77,7 +84,7 @@ impl<T> Chunked<T> {
     ///
     /// # Panics
     ///
-    /// If the next chunk would hold more than `u32::MAX` elements (4,294,967,232 in use
+    /// If the next chunk would hold more than `u32::MAX` elements (4,294,967,296 in use
     /// before it), or if `fill` panics (then nothing changes).
     #[inline]
     pub(crate) fn grow(&mut self, fill: impl FnMut() -> T) -> usize {
@@ -94,7 +101,7 @@ impl<T> Chunked<T> {
         // Per-child wakers number a chunk's elements in 32 bits.
         assert!(
             u32::try_from(len).is_ok(),
-            "gather: more than 4,294,967,232 futures in one group at once"
+            "gather: more than 4,294,967,296 futures in one group at once"
         );
         let chunk: Box<[T]> = (0..len).map(|_| fill()).collect();
         self.chunks.push(chunk);
@@ -213,9 +220,16 @@ mod tests {
         assert_eq!(locate(0), (0, 0));
         assert_eq!(locate(63), (0, 63));
         assert_eq!(locate(64), (1, 0));
-        assert_eq!(locate(191), (1, 127));
-        assert_eq!(locate(192), (2, 0));
-        for chunk in 0..20 {
+        assert_eq!(locate(127), (1, 63));
+        assert_eq!(locate(128), (2, 0));
+        assert_eq!(locate(255), (2, 127));
+        assert_eq!(locate(256), (3, 0));
+        assert_eq!(
+            locate(usize::MAX),
+            (usize::BITS as usize - 6, usize::MAX >> 1)
+        );
+        assert_eq!((chunk_len(0), chunk_len(1), chunk_len(2)), (64, 64, 128));
+        for chunk in 0..50 {
             assert_eq!(start(chunk + 1), start(chunk) + chunk_len(chunk));
             assert_eq!(locate(start(chunk)), (chunk, 0));
             assert_eq!(locate(start(chunk + 1) - 1), (chunk, chunk_len(chunk) - 1));
