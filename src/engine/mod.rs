@@ -453,51 +453,51 @@ impl<R> Engine<R> {
         // How many children were polled (counted under a graceful layer only).
         let mut polled = 0;
         let mut yielded = None;
-        self.readiness
-            .pass::<YIELDS>(
-                slots.as_mut(),
-                len,
-                cx,
-                |mut slots, i, cx| match L::poll_child(slots.as_mut(), i, cx) {
-                    Step::NotRunning => Visit::Skipped,
-                    Step::Pending => {
-                        polled += usize::from(L::GRACEFUL);
-                        Visit::Pending
-                    }
-                    Step::Finished => {
-                        polled += usize::from(L::GRACEFUL);
-                        let fails = L::GRACEFUL && stopping.is_none() && L::failed(&slots, i);
-                        failure |= fails;
-                        // (Below zero for a storage that took children in during the pass.)
-                        remaining = remaining.wrapping_sub(1);
-                        match finished(slots, i) {
-                            After::Yield => {
-                                yielded = Some(i);
-                                Visit::Stop
-                            }
-                            After::Complete if !L::GRACEFUL => {
-                                complete = true;
-                                Visit::Stop
-                            }
-                            // A failure under a graceful layer ends the pass: no other child
-                            // is polled, or starts, before the stop begins.
-                            After::Continue | After::Complete
-                                if fails && (S::GROWS || remaining > 0) =>
-                            {
-                                stopped_by_failure = true;
-                                Visit::Stop
-                            }
-                            After::Continue | After::Complete if S::GROWS || remaining > 0 => {
-                                Visit::Finished
-                            }
-                            After::Complete | After::Continue => {
-                                complete = true;
-                                Visit::Stop
-                            }
+        self.readiness.pass::<YIELDS>(
+            slots.as_mut(),
+            len,
+            cx,
+            #[inline(always)]
+            |mut slots, i, cx| match L::poll_child(slots.as_mut(), i, cx) {
+                Step::NotRunning => Visit::Skipped,
+                Step::Pending => {
+                    polled += usize::from(L::GRACEFUL);
+                    Visit::Pending
+                }
+                Step::Finished => {
+                    polled += usize::from(L::GRACEFUL);
+                    let fails = L::GRACEFUL && stopping.is_none() && L::failed(&slots, i);
+                    failure |= fails;
+                    // (Below zero for a storage that took children in during the pass.)
+                    remaining = remaining.wrapping_sub(1);
+                    match finished(slots, i) {
+                        After::Yield => {
+                            yielded = Some(i);
+                            Visit::Stop
+                        }
+                        After::Complete if !L::GRACEFUL => {
+                            complete = true;
+                            Visit::Stop
+                        }
+                        // A failure under a graceful layer ends the pass: no other child
+                        // is polled, or starts, before the stop begins.
+                        After::Continue | After::Complete
+                            if fails && (S::GROWS || remaining > 0) =>
+                        {
+                            stopped_by_failure = true;
+                            Visit::Stop
+                        }
+                        After::Continue | After::Complete if S::GROWS || remaining > 0 => {
+                            Visit::Finished
+                        }
+                        After::Complete | After::Continue => {
+                            complete = true;
+                            Visit::Stop
                         }
                     }
-                },
-            );
+                }
+            },
+        );
         let done = running.wrapping_sub(remaining);
         self.finished = if S::GROWS {
             self.finished + done
