@@ -34,7 +34,7 @@ pin_project_lite::pin_project! {
     /// order, from 0. A [`Handle`] pushes from inside the children (the
     /// `TaskGroup.create_task` case) or from anywhere else. Each child gets a waker of its
     /// own, so a wake re-polls that child only, whatever the size of the group; children
-    /// live in chunks that double in size and never move, so a pushed child costs no
+    /// live in chunks that grow by doubling and never move, so a pushed child costs no
     /// allocation of its own. Read as a stream, a child's slot takes the next child pushed
     /// once its outcome was handed out: a long-lived group holds as many slots as it ran
     /// children at once, not one per child it ever ran. (Children start in push order all

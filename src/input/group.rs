@@ -1,6 +1,6 @@
 //! The storage of a [`Group`](crate::Group): children pushed at any time, in chunks that
-//! double in size and never move (`engine/chunked.rs` numbers them), with per-child
-//! wakers in blocks of the same shape.
+//! never move (`raw/chunks.rs`: 64, 64, 128, 256, ... slots), with per-child wakers in
+//! blocks of the same shape (`engine/chunked.rs`).
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
