@@ -136,11 +136,11 @@ impl Queue for Chunks {
 
     #[inline]
     fn collect_woken(&mut self) {
-        if let [only] = self.blocks.as_mut_slice() {
+        if let [only] = self.blocks.as_slice() {
             // (Alone, the block keeps its own list: `listed` is for two blocks or more. The
             // second block's arrival marks this one, so that its list is read from then on.)
             if only.has_woken() {
-                only.collect_woken();
+                self.blocks.collect_woken(0);
             }
             return;
         }
@@ -155,7 +155,7 @@ impl Queue for Chunks {
         while woken != 0 {
             let chunk = woken.trailing_zeros() as usize;
             woken &= woken - 1;
-            self.blocks.as_mut_slice()[chunk].collect_woken();
+            self.blocks.collect_woken(chunk);
         }
         // Each pass starts one block further on (round to the first after the last).
         self.turn += 1;
@@ -166,8 +166,8 @@ impl Queue for Chunks {
 
     #[inline]
     fn next_woken(&mut self) -> Option<usize> {
-        if let [only] = self.blocks.as_mut_slice() {
-            return only.next_woken();
+        if self.blocks.as_slice().len() == 1 {
+            return self.blocks.next_woken(0).0;
         }
         loop {
             if self.listed == 0 {
@@ -181,9 +181,8 @@ impl Queue for Chunks {
                 self.listed
             }
             .trailing_zeros();
-            let block = &mut self.blocks.as_mut_slice()[chunk as usize];
-            let next = block.next_woken();
-            if !block.has_left(false) {
+            let (next, left) = self.blocks.next_woken(chunk as usize);
+            if !left {
                 self.listed &= !(1 << chunk);
             }
             if let Some(local) = next {

@@ -190,9 +190,20 @@ impl<P> BlockChunks<P> {
         &self.blocks
     }
 
+    /// [`Block::collect_woken`] on block `chunk`. (No `&mut` to a block leaves the module:
+    /// one could swap it for a block of another length and break the invariant.)
     #[inline]
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [Block<P>] {
-        &mut self.blocks
+    pub(crate) fn collect_woken(&mut self, chunk: usize) {
+        self.blocks[chunk].collect_woken();
+    }
+
+    /// [`Block::next_woken`] on block `chunk` (a slot of that block), and whether the block
+    /// has woken children left after it ([`Block::has_left`]).
+    #[inline]
+    pub(crate) fn next_woken(&mut self, chunk: usize) -> (Option<usize>, bool) {
+        let block = &mut self.blocks[chunk];
+        let next = block.next_woken();
+        (next, block.has_left(false))
     }
 
     /// Element `index`'s waker (see [`Block::waker`]).
