@@ -30,7 +30,7 @@ use std::task::{Context, Poll, Waker};
 use common::graceful::{ready_items, settle, Error};
 use common::test_waker::TestWaker;
 use common::{poll_next, quiet_all, shuffled_with, size, CountingWaker};
-use futures::stream::{FusedStream, Stream, StreamExt};
+use futures::stream::{FusedStream, Stream};
 use gather::{CatchPanics, Deadline, Group, Handle, NoDeadline, StopSignal};
 
 type Item = (usize, Result<usize, Error>);
@@ -607,22 +607,6 @@ impl Future for Racer {
     }
 }
 
-/// Polls `stream` until it is pending with no wake to come; returns the items.
-fn settle_stream<S: Stream + Unpin>(stream: &mut S) -> Vec<S::Item> {
-    let (counter, waker) = CountingWaker::new();
-    let mut items = Vec::new();
-    for _ in 0..100_000 {
-        let before = counter.wakes();
-        match stream.poll_next_unpin(&mut Context::from_waker(&waker)) {
-            Poll::Ready(Some(item)) => items.push(item),
-            Poll::Ready(None) => return items,
-            Poll::Pending if counter.wakes() == before => return items,
-            Poll::Pending => {}
-        }
-    }
-    panic!("still busy after 100,000 polls");
-}
-
 /// A thread wakes the kids of block 0 (and later of block 1) as fast as it can while this
 /// one polls the group and pushes it to 200 slots: the second block and the ones after
 /// arrive in the middle of the wakes. After the thread stops, every kid it woke
@@ -651,7 +635,7 @@ fn wakes_from_another_thread_while_the_second_and_third_blocks_arrive_are_not_lo
         for id in 0..64 {
             assert_eq!(group.push(racer(id)), id);
         }
-        assert!(settle_stream(&mut group).is_empty());
+        assert!(ready_items(&mut group).is_empty());
         race.live.store(64, SeqCst);
         let waker_thread = {
             let race = race.clone();
@@ -706,7 +690,7 @@ fn wakes_from_another_thread_while_the_second_and_third_blocks_arrive_are_not_lo
         }
         race.stop.store(true, SeqCst);
         waker_thread.join().unwrap();
-        assert!(settle_stream(&mut group).is_empty());
+        assert!(ready_items(&mut group).is_empty());
         let lost: Vec<usize> = (0..total)
             .filter(|&id| race.wanted[id].load(SeqCst))
             .collect();
@@ -721,7 +705,7 @@ fn wakes_from_another_thread_while_the_second_and_third_blocks_arrive_are_not_lo
             let waker = race.wakers.lock().unwrap()[id].clone().expect("polled");
             waker.wake();
         }
-        let mut out: Vec<usize> = settle_stream(&mut group)
+        let mut out: Vec<usize> = ready_items(&mut group)
             .into_iter()
             .map(|(index, id)| {
                 assert_eq!(index, id);
