@@ -109,6 +109,48 @@ fn a_group_read_as_it_pushes_keeps_push_indices_and_starts_children_in_push_orde
     }
 }
 
+/// 150 children wait in reused slots at once, under a limit, and one more is
+/// pushed per outcome: the queue of reused slots waiting to start never empties while the
+/// group runs (it is read far past its first half, and compacted). Every child still
+/// starts in push order, under its own index, at most two at a time.
+#[test]
+fn a_long_queue_of_reused_slots_that_never_empties_starts_children_in_push_order() {
+    let log = Shared::default();
+    let mut group = Group::new().limit(2);
+    // 150 slots, each freed as its outcome is read...
+    for id in 0..150 {
+        group.push(kid(&log, id, 1 + id % 3));
+    }
+    let mut seen = Vec::new();
+    for _ in 0..150 {
+        let (index, id) = run(group.next()).expect("150 children pushed");
+        assert_eq!(index, id);
+        seen.push(index);
+    }
+    // ...then taken again by 150 children at once, which wait for the limit's two places;
+    // each outcome read pushes one more, until 400 were pushed.
+    for id in 150..300 {
+        assert_eq!(group.push(kid(&log, id, 1 + id % 3)), id);
+    }
+    while let Some((index, id)) = run(group.next()) {
+        assert_eq!(index, id, "the outcome of child {id}");
+        seen.push(index);
+        if group.len() < 400 {
+            let id = group.len();
+            assert_eq!(group.push(kid(&log, id, 1 + id % 3)), id);
+        }
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..400).collect::<Vec<_>>());
+    let log = log.borrow();
+    assert_eq!(
+        log.started,
+        (0..400).collect::<Vec<_>>(),
+        "first polls in push order"
+    );
+    assert!(log.most_running <= 2, "{} ran at once", log.most_running);
+}
+
 /// Child 0 wakes itself as it finishes; its slot, once free, takes child 2, while child 1
 /// waits for the limit's only place. The stale wake must not start child 2 before child 1
 /// (nor make two run at once).
