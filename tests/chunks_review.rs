@@ -273,6 +273,27 @@ fn check_drops(k: &K, context: &str) {
     check_addresses(&k, context);
 }
 
+/// The end of a round: the group, then its handle, dropped; then every kid checked to be
+/// dropped once.
+#[track_caller]
+fn drop_and_check(k: &K, group: impl Sized, handle: impl Sized, context: &str) {
+    drop(group);
+    drop(handle);
+    check_drops(k, context);
+}
+
+/// The limits a test runs under: `native`, or under Miri (slower by far) `miri`.
+fn limits(
+    native: &'static [Option<usize>],
+    miri: &'static [Option<usize>],
+) -> &'static [Option<usize>] {
+    if cfg!(miri) {
+        miri
+    } else {
+        native
+    }
+}
+
 /// The ids of `items`, sorted, each checked to be its own index's `Ok`.
 #[track_caller]
 fn ok_ids(items: Vec<Item>, context: &str) -> Vec<usize> {
@@ -419,9 +440,7 @@ fn a_wake_left_in_the_lone_blocks_list_is_polled_once_after_the_second_block_arr
         assert_eq!(out, live, "{context}");
         check_quiet(&k, &context);
         assert!(group.is_terminated(), "{context}");
-        drop(group);
-        drop(handle);
-        check_drops(&k, &context);
+        drop_and_check(&k, group, handle, &context);
     }
 }
 
@@ -431,11 +450,7 @@ fn a_wake_left_in_the_lone_blocks_list_is_polled_once_after_the_second_block_arr
 /// blocks: each polled exactly once per wake, whatever pass it falls in.
 #[test]
 fn every_woken_child_is_polled_once_per_wake_when_passes_run_out_of_budget_across_blocks() {
-    let limits: &[Option<usize>] = if cfg!(miri) {
-        &[None]
-    } else {
-        &[None, Some(64), Some(65), Some(200)]
-    };
+    let limits = limits(&[None, Some(64), Some(65), Some(200)], &[None]);
     // (Under Miri, 140: still over the budget, in two or three blocks.)
     let total = size(300, 140);
     for &limit in limits {
@@ -504,11 +519,7 @@ fn every_woken_child_is_polled_once_per_wake_when_passes_run_out_of_budget_acros
 /// polled.
 #[test]
 fn stale_wakes_of_reused_slots_in_every_block_cost_at_most_one_poll_and_start_nobody() {
-    let limits: &[Option<usize>] = if cfg!(miri) {
-        &[Some(60)]
-    } else {
-        &[None, Some(150), Some(300)]
-    };
+    let limits = limits(&[None, Some(150), Some(300)], &[Some(60)]);
     let (total, extra) = (size(300, 90), size(160, 20));
     for &limit in limits {
         let context = format!("limit {limit:?}");
@@ -730,11 +741,7 @@ fn wakes_from_another_thread_while_the_second_and_third_blocks_arrive_are_not_lo
 fn children_keep_their_address_while_chunks_grow_slots_are_reused_and_the_group_moves() {
     let waves = size(12, 3);
     let per_wave = size(60, 30);
-    let limits: &[Option<usize>] = if cfg!(miri) {
-        &[None]
-    } else {
-        &[None, Some(100)]
-    };
+    let limits = limits(&[None, Some(100)], &[None]);
     for &limit in limits {
         let context = format!("limit {limit:?}");
         let k = K::default();
@@ -946,9 +953,7 @@ fn zero_sized_children_across_chunk_boundaries() {
 /// start in push order, never more than the limit run, every index comes out once.
 #[test]
 fn handle_and_owner_pushes_interleaved_across_chunk_boundaries_keep_push_order_under_limits() {
-    let limits: &[Option<usize>] = if cfg!(miri) {
-        &[None]
-    } else {
+    let limits = limits(
         &[
             None,
             Some(1),
@@ -962,8 +967,9 @@ fn handle_and_owner_pushes_interleaved_across_chunk_boundaries_keep_push_order_u
             Some(192),
             Some(193),
             Some(256),
-        ]
-    };
+        ],
+        &[None],
+    );
     let total = size(700, 75);
     for &limit in limits {
         let context = format!("limit {limit:?}");
@@ -1173,9 +1179,7 @@ fn a_deadline_across_chunk_boundaries_with_reused_slots_cuts_off_in_push_order()
         }
         assert!(group.is_terminated());
         check_quiet(&k, &context);
-        drop(group);
-        drop(handle);
-        check_drops(&k, &context);
+        drop_and_check(&k, group, handle, &context);
     }
 }
 
@@ -1186,11 +1190,7 @@ fn a_deadline_across_chunk_boundaries_with_reused_slots_cuts_off_in_push_order()
 /// once as `Stopped`, in push order.
 #[test]
 fn a_graceful_stop_shows_every_running_kid_of_every_block_the_signal_exactly_once() {
-    let limits: &[Option<usize>] = if cfg!(miri) {
-        &[None]
-    } else {
-        &[None, Some(150)]
-    };
+    let limits = limits(&[None, Some(150)], &[None]);
     let (n, extra) = (size(260, 50), size(90, 15));
     for &limit in limits {
         let context = format!("limit {limit:?}");
@@ -1260,9 +1260,7 @@ fn a_graceful_stop_shows_every_running_kid_of_every_block_the_signal_exactly_onc
             .map(|id| (id, Err(Error::Stopped)))
             .collect();
         assert_eq!(ready_items(&mut stream), expect, "{context}");
-        drop(stream);
-        drop(handle);
-        check_drops(&k, &context);
+        drop_and_check(&k, stream, handle, &context);
     }
 }
 
@@ -1542,9 +1540,7 @@ fn is_terminated_follows_none_and_the_next_push_whether_it_reuses_a_slot_or_adds
     assert_eq!(ok_ids(ready_items(&mut group), "handle round"), ids);
     assert!(group.is_terminated(), "after the handle's kids");
     check_quiet(&k, "handle round");
-    drop(group);
-    drop(handle);
-    check_drops(&k, "end");
+    drop_and_check(&k, group, handle, "end");
 }
 
 /// Awaited whole: 450 kids (four or five chunks) finishing in a shuffled order give every
