@@ -462,9 +462,10 @@ where
 
 /// The slots of reused children waiting to start, first in first out: a `Vec` read from
 /// `head` on. It is emptied when read to the end (a refill's queue, of a child or two,
-/// is), and what was read is dropped once it is most of it, so that a queue that never
-/// empties stays bounded by twice what waits. (Fewer instructions than a `VecDeque`'s
-/// wrap-around, on the path that starts every reused child.)
+/// is), and what was read is dropped once it is more than half of it and at least 64, so
+/// that a queue that never empties holds at most twice what waits, or what waits and 63
+/// more. (Fewer instructions than a `VecDeque`'s wrap-around, on the path that starts
+/// every reused child.)
 #[derive(Debug, Default)]
 struct Fifo {
     items: Vec<usize>,
