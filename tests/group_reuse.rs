@@ -69,6 +69,28 @@ impl Future for Kid {
     }
 }
 
+/// Reads `group` to the end, each outcome checked to be its own index's and noted in
+/// `seen`; each outcome read pushes one more child (finishing at its `polls(id)`-th poll)
+/// until `until` were pushed.
+#[track_caller]
+fn read_refilling(
+    group: &mut Group<Kid>,
+    log: &Shared,
+    until: usize,
+    polls: fn(usize) -> usize,
+    seen: &mut Vec<usize>,
+    context: &str,
+) {
+    while let Some((index, id)) = run(group.next()) {
+        assert_eq!(index, id, "{context}: the outcome of child {id}");
+        seen.push(index);
+        if group.len() < until {
+            let id = group.len();
+            assert_eq!(group.push(kid(log, id, polls(id))), id);
+        }
+    }
+}
+
 #[test]
 fn a_group_read_as_it_pushes_keeps_push_indices_and_starts_children_in_push_order() {
     for limit in [None, Some(1), Some(3)] {
@@ -83,14 +105,8 @@ fn a_group_read_as_it_pushes_keeps_push_indices_and_starts_children_in_push_orde
             group.push(kid(&log, id, 1 + id % 4));
         }
         let mut seen = Vec::new();
-        while let Some((index, id)) = run(group.next()) {
-            assert_eq!(index, id, "limit {limit:?}: the outcome of child {id}");
-            seen.push(index);
-            if group.len() < 200 {
-                let id = group.len();
-                assert_eq!(group.push(kid(&log, id, 1 + id % 4)), id);
-            }
-        }
+        let context = format!("limit {limit:?}");
+        read_refilling(&mut group, &log, 200, |id| 1 + id % 4, &mut seen, &context);
         seen.sort_unstable();
         assert_eq!(seen, (0..200).collect::<Vec<_>>(), "limit {limit:?}");
         let log = log.borrow();
@@ -132,14 +148,7 @@ fn a_long_queue_of_reused_slots_that_never_empties_starts_children_in_push_order
     for id in 150..300 {
         assert_eq!(group.push(kid(&log, id, 1 + id % 3)), id);
     }
-    while let Some((index, id)) = run(group.next()) {
-        assert_eq!(index, id, "the outcome of child {id}");
-        seen.push(index);
-        if group.len() < 400 {
-            let id = group.len();
-            assert_eq!(group.push(kid(&log, id, 1 + id % 3)), id);
-        }
-    }
+    read_refilling(&mut group, &log, 400, |id| 1 + id % 3, &mut seen, "limit 2");
     seen.sort_unstable();
     assert_eq!(seen, (0..400).collect::<Vec<_>>());
     let log = log.borrow();
