@@ -26,6 +26,15 @@ use core::task::Context;
 /// Over budget, the gather wakes itself and returns `Pending`, so that one large gather of
 /// ready children does not starve the other tasks of a single-threaded executor. The
 /// figure matches tokio's cooperative budget per task poll.
+///
+/// What the self-wake costs depends on the executor. tokio's multi-thread scheduler takes
+/// a task woken during its own poll for one that yields: it goes to the back of the run
+/// queue, and a sleeping worker is unparked (an `eventfd` write) to come and look for
+/// work, which it mostly does not find. Measured with 100,000 children that each yield
+/// ten times (2 workers): about 7 us of CPU per return, and process CPU 2.2x
+/// `FuturesUnordered`'s (which, under tokio's deferred `yield_now`, polls every ready
+/// child in one poll); with a budget of 512, 1.9x; of 2,048, 1.14x. The fairness the
+/// budget buys is the design's; that cost is its price there.
 pub(crate) const BUDGET: usize = 128;
 
 /// What a pass did with one slot, as the engine tells the readiness.

@@ -291,9 +291,19 @@ impl<F: Future> VecSlots<F> {
                 unsafe { self.outputs.as_mut_ptr().add(index).drop_in_place() };
             }
         });
+        // Every entry is `Empty` and owns nothing, and a `Vec` gather never takes a child
+        // in again: the block's drop need not visit them a second time. (An output stored
+        // later, if any, is dropped by `clear` again, from `drop`, which counts it.)
+        self.block.forget_payloads();
     }
 }
 
+/// (Made with the slots, before the driver is known. Making it only at the first poll
+/// of a settle-all, and for fail-fast or as completed never, the outputs held in their
+/// entries, was measured: fail-fast of 8 and 30 ready children with an error 11-18 %
+/// faster, one allocation fewer; settle-all of 2 ready children 5-7 % slower, where it
+/// is level with `join_all`. Not kept.)
+///
 /// An empty `Vec` with room for `len` outputs: the input's buffer, now empty, when it is
 /// laid out for outputs (same alignment, a whole number of them) and they fill at least
 /// half of it, as a `Vec` grown by doubling would; a new `Vec` of exactly `len` otherwise.
