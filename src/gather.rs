@@ -251,7 +251,9 @@ pin_project_lite::pin_project! {
     ///
     /// One poll polls each child at most once, and at most 128 children: past that the
     /// gather wakes itself and returns `Pending`, so a large gather does not starve the
-    /// other tasks of its executor.
+    /// other tasks of its executor. (tokio's multi-thread runtime takes such a return for
+    /// a yield and unparks an idle worker to look for work: a gather of thousands of
+    /// children that are ready at once pays for that in CPU time; see the README.)
     ///
     /// # Examples
     ///
