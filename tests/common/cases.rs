@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use gather::{gather, gather_iter, GatherExt};
 
-use super::{delay_ms, yield_now, DropLog, Tracked};
+use super::{delay_ms, delay_ms_logged, yield_now, DropLog, Tracked, WakeLog};
 
 pub async fn settle_all_keeps_input_order_whatever_order_children_finish() {
     // Child i finishes after (4 - i) * 15 ms: the last one first.
@@ -182,11 +182,17 @@ pub async fn many_children_woken_from_other_threads() {
 }
 
 pub async fn as_completed_yields_in_completion_order() {
-    // Child i finishes after (3 - i) * 30 ms: the last one first.
+    // Child i is timed to finish after (3 - i) * 30 ms, the last one first; the timers
+    // log the order in which they really woke the children, and that is the order the
+    // stream must keep.
+    let woken = WakeLog::default();
     let children: Vec<_> = (0..4u64)
-        .map(|i| async move {
-            delay_ms((3 - i) * 30).await;
-            i * 10
+        .map(|i| {
+            let woken = woken.clone();
+            async move {
+                delay_ms_logged((3 - i) * 30, i as usize, woken).await;
+                i * 10
+            }
         })
         .collect();
     // Per-child wakers: children are yielded in the order they woke, even if a loaded
@@ -198,7 +204,11 @@ pub async fn as_completed_yields_in_completion_order() {
         assert_eq!(value, index as u64 * 10);
         order.push(index);
     }
-    assert_eq!(order, [3, 2, 1, 0]);
+    let woken = woken.lock().unwrap().clone();
+    assert_eq!(order, woken);
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [0, 1, 2, 3], "every child once");
 }
 
 /// With the runtime's own timer as the deadline (made inside the runtime, by `sleep`):

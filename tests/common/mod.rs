@@ -312,11 +312,26 @@ pub fn delay(duration: Duration) -> Delay {
     Delay {
         duration,
         shared: None,
+        log: None,
     }
 }
 
 pub fn delay_ms(ms: u64) -> Delay {
     delay(Duration::from_millis(ms))
+}
+
+/// Wake order as the timer threads wake their children: each fires (marks itself done,
+/// appends its label and wakes its child) while holding this lock, so the log's order is
+/// the order of the wakes, whatever the clock did (under Miri the clock is virtual and
+/// other tests run between polls, so timer gaps alone do not fix an order).
+pub type WakeLog = Arc<Mutex<Vec<usize>>>;
+
+/// `delay_ms` that appends `label` to `log` when it wakes its child.
+pub fn delay_ms_logged(ms: u64, label: usize, log: WakeLog) -> Delay {
+    Delay {
+        log: Some((label, log)),
+        ..delay_ms(ms)
+    }
 }
 
 struct DelayShared {
@@ -327,6 +342,7 @@ struct DelayShared {
 pub struct Delay {
     duration: Duration,
     shared: Option<Arc<Mutex<DelayShared>>>,
+    log: Option<(usize, WakeLog)>,
 }
 
 impl Future for Delay {
@@ -349,14 +365,25 @@ impl Future for Delay {
                 }));
                 let timer = shared.clone();
                 let duration = self.duration;
+                let log = self.log.take();
                 thread::spawn(move || {
                     thread::sleep(duration);
-                    let waker = {
-                        let mut timer = timer.lock().unwrap();
-                        timer.done = true;
-                        timer.waker.clone()
+                    let fire = || {
+                        let waker = {
+                            let mut timer = timer.lock().unwrap();
+                            timer.done = true;
+                            timer.waker.clone()
+                        };
+                        waker.wake();
                     };
-                    waker.wake();
+                    match log {
+                        Some((label, log)) => {
+                            let mut log = log.lock().unwrap();
+                            fire();
+                            log.push(label);
+                        }
+                        None => fire(),
+                    }
                 });
                 self.shared = Some(shared);
                 Poll::Pending
