@@ -58,6 +58,58 @@ struct Node {
     queued: AtomicBool,
 }
 
+impl Node {
+    /// Writes the node of entry `slot` at `node`: on no stack, not queued.
+    ///
+    /// `slot`, `queued` and the padding after them go in one 8-byte store, where a write
+    /// of the `Node` takes three (the compiler does not merge them): a block is written
+    /// entry by entry when it is made, and at 1,024-65,536 ready children that store less
+    /// per child makes the whole gather about 5 % faster (30 children: 3-4 %).
+    ///
+    /// # Safety
+    ///
+    /// `node` is valid for writes of a `Node` and nothing refers to it.
+    #[inline(always)]
+    unsafe fn write(node: *mut Node, slot: usize) {
+        // `len` fits in `u32` (checked in `layout`), so `slot` does.
+        let slot = slot as u32;
+        #[cfg(not(gather_loom))]
+        // SAFETY: the caller's contract; each write is within the node (the `const`
+        // below checks the layout).
+        unsafe {
+            ptr::addr_of_mut!((*node).next).write(AtomicPtr::new(ptr::null_mut()));
+            // Bytes `SLOT..SLOT + 8` of the node: `slot` in its own byte order, then
+            // `queued` (0 is `false`) and padding, all zero. Unaligned: on a 32-bit
+            // target the field is aligned to 4 only.
+            let mut bytes = [0u8; 8];
+            bytes[..4].copy_from_slice(&slot.to_ne_bytes());
+            ptr::addr_of_mut!((*node).slot)
+                .cast::<u64>()
+                .write_unaligned(u64::from_ne_bytes(bytes));
+        }
+        #[cfg(gather_loom)]
+        // SAFETY: the caller's contract. (loom's atomics are not plain bytes: a typed
+        // write.)
+        unsafe {
+            node.write(Node {
+                next: AtomicPtr::new(ptr::null_mut()),
+                slot,
+                queued: AtomicBool::new(false),
+            });
+        }
+    }
+}
+
+// The layout `Node::write` counts on: `queued` (one byte) right after `slot` (a `u32`),
+// and 8 bytes from `slot` within the node.
+#[cfg(not(gather_loom))]
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(Node, queued) == offset_of!(Node, slot) + 4);
+    assert!(size_of::<AtomicBool>() == 1);
+    assert!(offset_of!(Node, slot) + 8 <= size_of::<Node>());
+};
+
 /// One child's entry: its node, then its payload, which only the consumer touches.
 #[repr(C)]
 struct Entry<P> {
@@ -139,15 +191,9 @@ impl<P> Block<P> {
             });
             let entries = base.as_ptr().add(offset).cast::<Entry<P>>();
             for slot in 0..len {
-                entries.add(slot).write(Entry {
-                    node: Node {
-                        next: AtomicPtr::new(ptr::null_mut()),
-                        // `len` fits in `u32` (checked in `layout`), so `slot` does.
-                        slot: slot as u32,
-                        queued: AtomicBool::new(false),
-                    },
-                    payload: UnsafeCell::new(payload(slot)),
-                });
+                let entry = entries.add(slot);
+                Node::write(ptr::addr_of_mut!((*entry).node), slot);
+                ptr::addr_of_mut!((*entry).payload).write(UnsafeCell::new(payload(slot)));
             }
         }
         Block {
