@@ -147,3 +147,62 @@ fn an_error_behind_pending_siblings_fails_at_once_where_try_join_all_waits() {
     let mut theirs = futures::future::try_join_all(children());
     assert!(Pin::new(&mut theirs).poll(&mut cx).is_pending());
 }
+
+/// A child with no drop glue whose outputs have none either: what a `Vec` fail-fast lets
+/// go of without a pass over its entries. Ready after `polls` polls (waking itself in
+/// between) with `output`, or never if `polls` is `None`.
+struct Plain {
+    polls: Option<u8>,
+    output: Result<u32, u32>,
+}
+
+impl std::future::Future for Plain {
+    type Output = Result<u32, u32>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<u32, u32>> {
+        match self.polls {
+            None => Poll::Pending,
+            Some(0) => Poll::Ready(self.output),
+            Some(left) => {
+                self.polls = Some(left - 1);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+}
+
+#[test]
+fn fail_fast_over_plain_values_fails_with_outputs_stored_held_and_children_running() {
+    assert!(!std::mem::needs_drop::<Plain>());
+    let plain = |polls, output| Plain { polls, output };
+    for per_child in [false, true] {
+        let children = vec![
+            plain(Some(0), Ok(0)),  // stored in the output `Vec`, in order
+            plain(None, Ok(1)),     // still running at the end
+            plain(Some(1), Ok(2)),  // out of order: held in its entry
+            plain(Some(2), Err(3)), // the failure, at the third poll
+            plain(Some(5), Ok(4)),  // still running at the end
+        ];
+        let (_, waker) = CountingWaker::new();
+        let gather = gather(children);
+        let gather = if per_child {
+            gather.per_child_wakers()
+        } else {
+            gather
+        };
+        let mut fail_fast = pin!(gather.fail_fast());
+        let error = loop {
+            if let Poll::Ready(result) = poll_with(fail_fast.as_mut(), &waker) {
+                break result.expect_err("child 3 fails");
+            }
+        };
+        assert_eq!(error.first(), (3, &3));
+        assert_eq!(error.len(), 1);
+        assert!(fail_fast.is_terminated());
+        let again = catch_unwind(AssertUnwindSafe(|| poll_with(fail_fast.as_mut(), &waker)));
+        assert!(again.is_err(), "a poll after completion panics");
+    }
+}

@@ -7,7 +7,9 @@
 //! - `outputs` is a `Vec<O>` with room for every output (in the input's buffer where they
 //!   fit: [`outputs_in`]) and length 0 until the end. Place
 //!   `i` holds an initialised output exactly while child `i` is `Stored` and the outputs
-//!   have not been taken (`taken`: then every child is `Stored`, and none of them counts).
+//!   have not been taken (`taken`: then every child is `Stored`, and none of them counts;
+//!   or, after a `clear` of children and outputs that need no drop, the entries are left
+//!   as they were, owning nothing, and the `Vec` keeps its room).
 //!
 //! Outputs that come in input order (children ready at their first poll: the first pass
 //! goes in input order) stream into the output `Vec`, and handing them back is O(1). An
@@ -48,7 +50,9 @@ pub struct VecSlots<F: Future> {
     held: usize,
     /// How many outputs were moved out or dropped, one by one.
     gone: usize,
-    /// Whether the outputs were handed back: every child is `Stored` and owns nothing.
+    /// Whether the slots own nothing any more: the outputs were handed back (every child
+    /// is `Stored`), or everything was cleared where nothing needed a drop (each child
+    /// and output left where it was, the output `Vec` keeping its room).
     taken: bool,
 }
 
@@ -179,9 +183,11 @@ impl<F: Future> VecSlots<F> {
             self.held += 1;
             return;
         }
-        // SAFETY: place `index` (< len, within the capacity) is empty: its entry is `Empty`, not
-        // `Stored`, and the outputs have not been taken (an entry that is not `Stored`
-        // means they have not).
+        // SAFETY: place `index` (< len) is within the capacity: the outputs have not been
+        // taken, or only by a `clear` that kept the `Vec`'s room (after `take_outputs`
+        // every entry is `Stored`, and this one was running). It is empty: its entry is
+        // `Empty`, not `Stored` (after such a `clear`, it may hold a value that needs no
+        // drop).
         unsafe { self.outputs.as_mut_ptr().add(index).write(output) };
         child.set(Child::Stored);
         self.next_in_order += 1;
@@ -277,8 +283,16 @@ impl<F: Future> VecSlots<F> {
         if self.taken {
             return; // nothing is running or stored
         }
-        // Every entry is `Empty` once the loop is through, panic or not.
         (self.next_in_order, self.held, self.gone) = (0, 0, 0);
+        if !mem::needs_drop::<F>() && !mem::needs_drop::<F::Output>() {
+            // Dropping them would do nothing: let go of every child and output where it
+            // is, without a pass over the entries. They own nothing, as after
+            // `take_outputs`, and nothing reads them again (the gather is done).
+            self.taken = true;
+            self.block.forget_payloads();
+            return;
+        }
+        // Every entry is `Empty` once the loop is through, panic or not.
         for_each_to_the_end(0..self.len(), |index| {
             let mut child = self.block.payload_pinned(index);
             let was_stored = matches!(*child, Child::Stored);
