@@ -316,3 +316,53 @@ fn gather_iter_of_four_allocates_nothing_and_under_a_limit_a_fixed_number_beside
         assert!(count <= 4 + doublings, "{n} jobs: {count} allocations");
     }
 }
+
+/// Ready at its second poll, after waking itself: a child that needs its waker.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_group_read_to_the_end_allocates_three_times_per_chunk_and_four_times_more() {
+    use futures_core::Stream;
+    let waker = noop_waker();
+    // Chunks of 64, 64, 128, ...: 1, 5 and 8 of them. Per chunk: its slots, its block of
+    // wakers and the waker that block wakes; once: what those wakers share, the lists of
+    // chunks and of blocks (room for 8 at first) and the list of free slots (which grows
+    // once per chunk of slots at most, and here once: every slot is free at the end).
+    let sizes: &[(usize, usize)] = if cfg!(miri) {
+        &[(64, 1), (1024, 5)]
+    } else {
+        &[(64, 1), (1024, 5), (8192, 8)]
+    };
+    for &(n, chunks) in sizes {
+        let (outcomes, made) = allocations(|| {
+            let mut group = gather::Group::new();
+            for _ in 0..n {
+                group.push(YieldOnce(false));
+            }
+            let mut cx = Context::from_waker(&waker);
+            let mut outcomes = 0;
+            loop {
+                match std::pin::Pin::new(&mut group).poll_next(&mut cx) {
+                    Poll::Ready(Some(_)) => outcomes += 1,
+                    Poll::Ready(None) => break outcomes,
+                    Poll::Pending => {}
+                }
+            }
+        });
+        assert_eq!(outcomes, n);
+        // The waker of the first block is made only when there is a second.
+        let per_chunk = 3 * chunks - usize::from(chunks == 1);
+        assert_eq!(made, per_chunk + 4, "{n} children");
+    }
+}

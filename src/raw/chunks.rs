@@ -21,6 +21,10 @@ use super::block::Block;
 /// Elements in the first chunk (and in the second).
 pub(crate) const FIRST: usize = 64;
 
+/// Room for this many chunks when the first is made (8 hold 8,192 elements), rather
+/// than a `Vec`'s 4 then 8: one allocation fewer for a group of 257 to 8,192.
+const CHUNKS_AT_FIRST: usize = 8;
+
 /// The chunk of element `index`, and its place in that chunk.
 #[inline]
 pub(crate) fn locate(index: usize) -> (usize, usize) {
@@ -104,6 +108,9 @@ impl<T> Chunked<T> {
             "gather: more than 4,294,967,296 futures in one group at once"
         );
         let chunk: Box<[T]> = (0..len).map(|_| fill()).collect();
+        if self.chunks.capacity() == 0 {
+            self.chunks.reserve_exact(CHUNKS_AT_FIRST);
+        }
         self.chunks.push(chunk);
     }
 
@@ -181,6 +188,9 @@ impl<P> BlockChunks<P> {
             chunk_len(self.blocks.len()),
             "gather: a block of the wrong length"
         );
+        if self.blocks.capacity() == 0 {
+            self.blocks.reserve_exact(CHUNKS_AT_FIRST);
+        }
         self.blocks.push(block);
         self.capacity = start(self.blocks.len());
     }
