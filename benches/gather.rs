@@ -18,7 +18,8 @@
 //! `cargo bench -- quick` runs shorter batches (for CI); `cargo bench -- SCENARIO` runs one
 //! scenario; `cargo bench -- small` only the small gathers (N <= 30, `[F; 8]`, tuples);
 //! `cargo bench -- sets` only the growing sets (`Group` against `FuturesUnordered` and
-//! `FutureGroup`, children pushed up front or refilled as they finish).
+//! `FutureGroup`, children pushed up front or refilled as they finish; and tokio's
+//! `JoinSet` on a current-thread runtime, for reference: it spawns each child as a task).
 //!
 //! On glibc the benchmark first asks the allocator to keep freed memory (`mallopt`):
 //! otherwise, at N = 65,536, every implementation spends most of its time in page faults on
@@ -579,8 +580,73 @@ fn set_external<'r, const COUNT: bool>(
     })
 }
 
+/// tokio's `JoinSet` on a current-thread runtime, for reference: each child is a task of
+/// its own (`spawn_local`, since the children are not `Send`), polled by the runtime's
+/// scheduler rather than by the set. `external_wake`: once every child has registered,
+/// the reactor fires one, and the set is awaited for its outcome (children pushed by a
+/// refill may first run after they were fired). `reactor` is `None` for `yield_once`.
+fn joinset<const COUNT: bool>(
+    runtime: &tokio::runtime::Runtime,
+    reactor: Option<&'static Reactor>,
+    order: &[usize],
+    refill: bool,
+) -> usize {
+    let n = order.len();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(runtime, async {
+        let mut set = tokio::task::JoinSet::new();
+        let spawn = |set: &mut tokio::task::JoinSet<Outcome>, i: usize| match reactor {
+            Some(reactor) => set.spawn_local(External::<COUNT> { id: i, reactor }),
+            None => set.spawn_local(YieldOnce::<COUNT> {
+                i: i as u64,
+                yielded: false,
+            }),
+        };
+        let mut pushed = if refill { REFILL.min(n) } else { n };
+        for i in 0..pushed {
+            spawn(&mut set, i);
+        }
+        let first = pushed;
+        let mut outcomes = 0;
+        type Joined = Option<Result<Outcome, tokio::task::JoinError>>;
+        let mut next = |set: &mut tokio::task::JoinSet<Outcome>, joined: Joined| {
+            let _: Outcome = joined
+                .expect("a child for each outcome")
+                .expect("the children do not panic");
+            outcomes += 1;
+            if refill && pushed < n {
+                spawn(set, pushed);
+                pushed += 1;
+            }
+        };
+        let Some(reactor) = reactor else {
+            while let Some(outcome) = set.join_next().await {
+                next(&mut set, Some(outcome));
+            }
+            return outcomes;
+        };
+        reactor.reset();
+        while reactor.registered.get() < first {
+            tokio::task::yield_now().await;
+        }
+        for (i, &id) in order.iter().enumerate() {
+            reactor.fire(if refill { i } else { id });
+            let outcome = set.join_next().await;
+            next(&mut set, outcome);
+        }
+        outcomes
+    })
+}
+
 fn set_scenario(settings: &Settings, scenario: &'static str, n: usize, waker: &Waker) {
     let order = shuffled(n);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime");
+    // `JoinSet` children are tasks, which must be `'static`: they get a reactor of their
+    // own, made once and reset by each run (the other rows make theirs in each run).
+    let reactor: &'static Reactor = Box::leak(Box::new(Reactor::new(n)));
+    let joinset_reactor = (scenario == "external_wake").then_some(reactor);
     for refill in [false, true] {
         for imp in SetImp::ALL {
             let name = imp.name(refill);
@@ -603,6 +669,16 @@ fn set_scenario(settings: &Settings, scenario: &'static str, n: usize, waker: &W
                 row(scenario, n, name, ns, polls, allocs);
             }
         }
+        let name = if refill {
+            "tokio JoinSet, refill"
+        } else {
+            "tokio JoinSet, up front"
+        };
+        let ns = time(settings, || {
+            joinset::<false>(&runtime, joinset_reactor, &order, refill)
+        });
+        let (polls, allocs) = counts(|| joinset::<true>(&runtime, joinset_reactor, &order, refill));
+        row(scenario, n, name, ns, polls, allocs);
     }
 }
 

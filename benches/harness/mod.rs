@@ -118,6 +118,13 @@ impl Reactor {
         }
     }
 
+    /// Back to as `new` made it: nothing fired, no waker registered.
+    pub(crate) fn reset(&self) {
+        self.wakers.borrow_mut().fill(None);
+        self.fired.borrow_mut().fill(false);
+        self.registered.set(0);
+    }
+
     pub(crate) fn fire(&self, id: usize) {
         self.fired.borrow_mut()[id] = true;
         if let Some(waker) = self.wakers.borrow_mut()[id].take() {
