@@ -52,13 +52,7 @@ fn fail_fast_stops_the_poll_at_the_first_error_and_polls_no_later_child() {
             (0..5).map(|_| manual::<Result<u8, &str>>()).unzip();
         handles[1].complete(Err("b"));
         handles[3].complete(Err("d"));
-        let gather = gather(children);
-        let gather = if per_child {
-            gather.per_child_wakers()
-        } else {
-            gather
-        };
-        let mut fail_fast = pin!(gather.fail_fast());
+        let mut fail_fast = pin!(gather_of(children, per_child).fail_fast());
         let Poll::Ready(Err(error)) = poll_with(fail_fast.as_mut(), &waker) else {
             panic!()
         };
@@ -187,13 +181,7 @@ fn fail_fast_over_plain_values_fails_with_outputs_stored_held_and_children_runni
             plain(Some(5), Ok(4)),  // still running at the end
         ];
         let (_, waker) = CountingWaker::new();
-        let gather = gather(children);
-        let gather = if per_child {
-            gather.per_child_wakers()
-        } else {
-            gather
-        };
-        let mut fail_fast = pin!(gather.fail_fast());
+        let mut fail_fast = pin!(gather_of(children, per_child).fail_fast());
         let error = loop {
             if let Poll::Ready(result) = poll_with(fail_fast.as_mut(), &waker) {
                 break result.expect_err("child 3 fails");
@@ -204,5 +192,15 @@ fn fail_fast_over_plain_values_fails_with_outputs_stored_held_and_children_runni
         assert!(fail_fast.is_terminated());
         let again = catch_unwind(AssertUnwindSafe(|| poll_with(fail_fast.as_mut(), &waker)));
         assert!(again.is_err(), "a poll after completion panics");
+    }
+}
+
+/// A gather over `children`, with per-child wakers if `per_child`, a sweep otherwise.
+fn gather_of<F: std::future::Future>(children: Vec<F>, per_child: bool) -> gather::Gather<Vec<F>> {
+    let gather = gather(children);
+    if per_child {
+        gather.per_child_wakers()
+    } else {
+        gather
     }
 }
