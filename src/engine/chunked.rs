@@ -3,66 +3,30 @@
 //! large as all the ones before it), so that growing never moves a waker (or, in the group's storage, a child) and
 //! `n` children take `O(log n)` blocks.
 //!
-//! Each block keeps its own ready set; what wakes the gather is one [`Dirty`] waker per
-//! block, which marks its block in a shared mask and wakes the gather's task. So a wake
+//! Each block keeps its own ready set; what wakes the gather is one waker per block
+//! ([`Marks::waker`]), which marks its block in a shared mask and wakes the gather's task. So a wake
 //! stays O(1) (it touches its block, and the mask when its block's set was empty), and a
 //! pass registers the task once and reads the ready sets of the marked blocks only. While
 //! there is one block (a group that never ran more than 64 children at once, the usual
 //! long-lived set), it wakes the task itself: no mask, one waker fewer per wake.
 
 use alloc::sync::Arc;
-use alloc::task::Wake;
 use core::mem::ManuallyDrop;
 use core::ops::Range;
 use core::task::Waker;
 
 use super::per_child::Queue;
-use crate::raw::atomic_waker::AtomicWaker;
 use crate::raw::block::Block;
 use crate::raw::chunks::{chunk_len, locate, start, BlockChunks};
-use crate::raw::sync::{AtomicUsize, Ordering};
-
-/// What the blocks wake: the mask of blocks with children woken, and the gather's task.
-struct Shared {
-    /// Bit `k`: block `k` has children on its ready set (set by its wake, cleared by the
-    /// pass that reads it).
-    woken: AtomicUsize,
-    task: AtomicWaker,
-}
-
-impl Default for Shared {
-    fn default() -> Self {
-        Shared {
-            woken: AtomicUsize::new(0),
-            task: AtomicWaker::new(),
-        }
-    }
-}
-
-/// The waker each block wakes (its "gather's waker"): marks block `chunk`, wakes the task.
-struct Dirty {
-    shared: Arc<Shared>,
-    chunk: usize,
-}
-
-impl Wake for Dirty {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.shared
-            .woken
-            .fetch_or(1 << self.chunk, Ordering::AcqRel);
-        self.shared.task.wake();
-    }
-}
+use crate::raw::marks::Marks;
+use crate::raw::sync::Ordering;
 
 /// The wakers of a growing set: one [`Block`] per chunk, made when the first child of
 /// its chunk arrives.
-#[derive(Default)]
 pub(crate) struct Chunks {
-    shared: Arc<Shared>,
+    /// The mask of blocks with children woken, and the task; block `k` wakes its bit's
+    /// waker ([`Marks::waker`]).
+    shared: Arc<Marks>,
     blocks: BlockChunks<()>,
     /// How many slots there are (`0..len`): each child is polled as it takes its slot, so
     /// none of them is never polled.
@@ -100,26 +64,36 @@ impl Chunks {
             let block = Block::new(chunk_len(chunk), |_| ());
             if chunk == 1 {
                 // The first block woke the task itself while it was alone: from now on it
-                // wakes its `Dirty` waker, as the others do. Marked woken after that, so
+                // wakes its bit's waker, as the others do. Marked woken after that, so
                 // that this pass reads what it queued before (a wake after the mark marks
                 // it again, or is on its ready set when this pass reads it).
                 self.blocks.as_slice()[0].register(&self.dirty(0));
                 self.shared.woken.fetch_or(1, Ordering::AcqRel);
             }
             if chunk > 0 {
-                // Registered once: the block's wakes go to its `Dirty` waker from now on.
+                // Registered once: the block's wakes go to its bit's waker from now on.
                 block.register(&self.dirty(chunk));
             }
             self.blocks.push(block);
         }
     }
 
-    /// The waker block `chunk` wakes once there are two blocks or more.
+    /// The waker block `chunk` wakes once there are two blocks or more: it marks the
+    /// block's bit and wakes the task.
     fn dirty(&self, chunk: usize) -> Waker {
-        Waker::from(Arc::new(Dirty {
-            shared: self.shared.clone(),
-            chunk,
-        }))
+        self.shared.waker(chunk)
+    }
+}
+
+impl Default for Chunks {
+    fn default() -> Self {
+        Chunks {
+            shared: Marks::new(),
+            blocks: BlockChunks::default(),
+            len: 0,
+            listed: 0,
+            turn: 0,
+        }
     }
 }
 

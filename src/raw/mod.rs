@@ -1,11 +1,12 @@
-//! Every `unsafe` block of the crate, in seven small modules: pin projection into slot
+//! Every `unsafe` block of the crate, in eight small modules: pin projection into slot
 //! storage (`pin`); the chunks that never move a growing set's slots live in, checked once
 //! per access (`chunks`); the slot of one child of an array, tuple or `SmallVec` gather, whose
 //! output moves out without a second check (`slot`); the heap block of per-child wakers
 //! and payloads (`block`) and the
 //! waker slot it wakes the gather through (`atomic_waker`); the storage of `Vec` gathers,
 //! whose outputs are written in place (`vec_slots`); the inbox a growing set's handles
-//! push into (`inbox`, a spin lock around a `Vec`). Each block carries a `// SAFETY:`
+//! push into (`inbox`, a spin lock around a `Vec`); the wakers of a growing set's blocks,
+//! which point into the mask they mark (`marks`). Each block carries a `// SAFETY:`
 //! comment; Miri runs the no-runtime tests over all of them.
 //!
 //! This module uses nothing else of the crate (`tests/layout.rs` checks it): it offers
@@ -48,6 +49,9 @@
 //!   crate's, before the chunk joins the storage; a chunk's elements are dropped by `Box`'s
 //!   drop, which drops the rest if one panics).
 //! - `slot::Slot::take_output`: no user code (the output moves out, nothing is dropped).
+//! - `marks`, the executor's `wake_by_ref` (through `AtomicWaker::wake`): a guard gives
+//!   the waker's reference back if it unwinds; the executor's waker's `drop`, when the
+//!   last reference drops the mask: `Arc`'s drop (the memory leaks if that drop panics).
 //!
 //! Nothing else in the module calls user code: between two of these calls, only
 //! the module's own bookkeeping runs, and no `// SAFETY:` argument spans one of them.
@@ -62,6 +66,8 @@ pub(crate) mod block;
 pub(crate) mod chunks;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 pub(crate) mod inbox;
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
+pub(crate) mod marks;
 pub(crate) mod pin;
 pub(crate) mod slot;
 #[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
