@@ -60,6 +60,13 @@ impl Marks {
 
 const VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
 
+// A waker may be sent to and used from any thread, and it shares the mask: what `Waker`
+// asks of its data, which the type system no longer checks once it is a raw pointer.
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Marks>();
+};
+
 /// The mask a waker's data points into, and the waker's bit.
 ///
 /// # Safety
@@ -130,8 +137,8 @@ unsafe fn wake_by_ref(data: *const ()) {
 unsafe fn drop_waker(data: *const ()) {
     // SAFETY: the function's contract; `marks` is the pointer `Arc::into_raw` made, and the
     // waker's strong reference is given back exactly once. If it was the last, the mask
-    // is dropped (with the task's waker, which may panic: the memory then leaks, which is
-    // safe).
+    // is dropped (with the task's waker, whose drop may panic: `Arc` then frees the memory
+    // as it unwinds, or, in an older `std`, leaks it; safe either way).
     unsafe {
         let (marks, _) = marks_of(data);
         Arc::decrement_strong_count(marks);
@@ -160,5 +167,50 @@ mod tests {
         assert_eq!(Arc::strong_count(&marks), 1 + BITS);
         drop(wakers);
         assert_eq!(Arc::strong_count(&marks), 1);
+    }
+
+    /// An executor whose waker panics on a wake while `panic` holds.
+    struct Executor {
+        panic: core::sync::atomic::AtomicBool,
+    }
+
+    impl alloc::task::Wake for Executor {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref()
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            if self.panic.load(Ordering::SeqCst) {
+                panic!("the executor's wake panics");
+            }
+        }
+    }
+
+    /// `wake` by value (the blocks wake by reference, so no test of a group reaches it)
+    /// gives its reference back when the task's waker panics, also as the last one: the
+    /// mask, with the task's waker, is then dropped as the panic unwinds.
+    #[test]
+    fn a_wake_by_value_gives_its_reference_back_when_the_tasks_waker_panics() {
+        extern crate std;
+        use std::panic::{catch_unwind, AssertUnwindSafe};
+        let executor = Arc::new(Executor {
+            panic: core::sync::atomic::AtomicBool::new(true),
+        });
+        let marks = Marks::new();
+        marks
+            .task
+            .register(&core::task::Waker::from(executor.clone()));
+        assert_eq!(Arc::strong_count(&executor), 2);
+        let first = marks.waker(1);
+        let last = marks.waker(BITS - 1).clone();
+        assert!(catch_unwind(AssertUnwindSafe(|| first.wake())).is_err());
+        assert_eq!(Arc::strong_count(&marks), 2);
+        assert_eq!(marks.woken.load(Ordering::SeqCst), 1 << 1);
+        drop(marks); // `last` holds the last reference
+        assert!(catch_unwind(AssertUnwindSafe(|| last.wake())).is_err());
+        assert_eq!(
+            Arc::strong_count(&executor),
+            1,
+            "the mask went, and the task's waker with it"
+        );
     }
 }
