@@ -191,7 +191,8 @@ mod tests {
     #[test]
     fn a_wake_by_value_gives_its_reference_back_when_the_tasks_waker_panics() {
         extern crate std;
-        use std::panic::{catch_unwind, AssertUnwindSafe};
+        use core::panic::AssertUnwindSafe;
+        use std::panic::catch_unwind;
         let executor = Arc::new(Executor {
             panic: core::sync::atomic::AtomicBool::new(true),
         });
