@@ -241,7 +241,9 @@ fn threads_waking_every_block_race_the_polls_and_the_drop() {
                 std::thread::spawn(move || {
                     for w in mine {
                         w.wake_by_ref();
-                        w.clone().wake();
+                        // A clone, woken by value (the clone and the wake are tested).
+                        let clone = w.clone();
+                        clone.wake();
                         w.wake();
                     }
                 })
