@@ -267,3 +267,62 @@ fn threads_waking_every_block_race_the_polls_and_the_drop() {
         drop(waker);
     }
 }
+
+/// An executor waker that, once armed, stops inside its first wake until let go.
+struct Gate {
+    armed: std::sync::atomic::AtomicBool,
+    entered: Barrier,
+    leave: Barrier,
+}
+
+impl Wake for Gate {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.entered.wait();
+            self.leave.wait();
+        }
+    }
+}
+
+/// A wake of the first block under way (inside the executor's waker) when the second
+/// block arrives: block 0's waker of the mask cannot be stored then. Wakes of block 0
+/// after that must still reach a pass, before and after the waker is stored. (Before the
+/// fix, block 0 kept the executor's waker: its later wakes woke the task without marking
+/// the block, and no pass read it again. `chunks_review` lost them about once in 20 runs.)
+#[test]
+fn wakes_of_the_first_block_are_read_after_a_wake_under_way_kept_its_new_waker_out() {
+    let gate = Arc::new(Gate {
+        armed: std::sync::atomic::AtomicBool::new(false),
+        entered: Barrier::new(2),
+        leave: Barrier::new(2),
+    });
+    let waker = Waker::from(gate.clone());
+    // One block: its wakes reach the executor's waker directly.
+    let (mut group, mut handles) = started(64, &waker);
+    let third = handles[3].take_waker().expect("polled");
+    gate.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let thread = std::thread::spawn(move || third.wake());
+    gate.entered.wait();
+    // The wake holds block 0's waker slot; the second block comes now.
+    let (child, handle) = manual();
+    group.push(child);
+    handles.push(handle);
+    let before = handles[3].polls();
+    assert!(poll_group(&mut group, &waker).is_pending());
+    assert_eq!(handles[3].polls(), before + 1, "the wake under way is read");
+    assert_eq!(handles[64].polls(), 1);
+    gate.leave.wait();
+    thread.join().unwrap();
+    // Woken after the wake under way is over: read by the next pass (which stores the
+    // waker), and so is a wake after that.
+    for id in [5, 6] {
+        let before = handles[id].polls();
+        handles[id].take_waker().expect("polled").wake();
+        assert!(poll_group(&mut group, &waker).is_pending());
+        assert_eq!(handles[id].polls(), before + 1, "child {id}'s wake is read");
+    }
+    drop(group);
+}

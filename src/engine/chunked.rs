@@ -37,6 +37,11 @@ pub(crate) struct Chunks {
     /// further on, so that the children woken in one block do not starve those of another
     /// under the budget.
     turn: u32,
+    /// Block 0's waker of the mask, while it could not be stored in block 0: a wake of
+    /// block 0 (made while it was alone, to the task's waker) was under way when the
+    /// second block came. Until a pass stores it, block 0's wakes reach the task without
+    /// marking it, so every pass reads block 0 as if marked.
+    first_unregistered: Option<Waker>,
 }
 
 impl Chunks {
@@ -66,8 +71,13 @@ impl Chunks {
                 // The first block woke the task itself while it was alone: from now on it
                 // wakes its bit's waker, as the others do. Marked woken after that, so
                 // that this pass reads what it queued before (a wake after the mark marks
-                // it again, or is on its ready set when this pass reads it).
-                self.blocks.as_slice()[0].register(&self.dirty(0));
+                // it again, or is on its ready set when this pass reads it). If a wake
+                // of it is under way, the waker cannot be stored now: the passes try
+                // again (see `first_unregistered`).
+                let first = self.dirty(0);
+                if !self.blocks.as_slice()[0].register(&first) {
+                    self.first_unregistered = Some(first);
+                }
                 self.shared.woken.fetch_or(1, Ordering::AcqRel);
             }
             if chunk > 0 {
@@ -93,6 +103,7 @@ impl Default for Chunks {
             len: 0,
             listed: 0,
             turn: 0,
+            first_unregistered: None,
         }
     }
 }
@@ -100,12 +111,14 @@ impl Default for Chunks {
 impl Queue for Chunks {
     #[inline]
     fn register(&self, waker: &Waker) {
-        match self.blocks.as_slice() {
+        // (At every pass: a registration that a wake under way kept out is made by the
+        // next, which that wake has asked for.)
+        let _ = match self.blocks.as_slice() {
             // One block (a group that never ran more than 64 children at once): its wakes
             // wake the task directly, with no mask to mark.
             [only] => only.register(waker),
             _ => self.shared.task.register(waker),
-        }
+        };
     }
 
     #[inline]
@@ -118,13 +131,24 @@ impl Queue for Chunks {
             }
             return;
         }
+        // Block 0's waker of the mask not stored yet: try again (before its ready set is
+        // read, so that a wake after this read marks it, once stored); until then, and in
+        // the pass that stores it, block 0 is read as if marked (its wakes so far reached
+        // the task only).
+        let mut first = 0;
+        if let Some(waker) = &self.first_unregistered {
+            first = 1;
+            if self.blocks.as_slice()[0].register(waker) {
+                self.first_unregistered = None;
+            }
+        }
         // A block's wake marks it after pushing onto its ready set: a block marked after
         // this swap is read by the next pass, which its wake has asked for.
         // (A load first: a pass that finds no block marked writes nothing shared.)
-        if self.shared.woken.load(Ordering::Relaxed) == 0 {
+        if self.shared.woken.load(Ordering::Relaxed) == 0 && first == 0 {
             return;
         }
-        let mut woken = self.shared.woken.swap(0, Ordering::AcqRel);
+        let mut woken = self.shared.woken.swap(0, Ordering::AcqRel) | first;
         self.listed |= woken;
         while woken != 0 {
             let chunk = woken.trailing_zeros() as usize;

@@ -57,8 +57,13 @@ impl AtomicWaker {
     }
 
     /// Makes `waker` the one to wake. One registrant: the gather, through `&mut` access.
+    ///
+    /// Returns whether `waker` is now the one stored. It is not if a wake was reading the
+    /// slot: then the slot keeps the waker it had, and `waker` is woken instead, for the
+    /// wake that came; a registrant that registers at every poll tries again at the next,
+    /// one that registers once must try again itself.
     #[inline]
-    pub(crate) fn register(&self, waker: &Waker) {
+    pub(crate) fn register(&self, waker: &Waker) -> bool {
         let registered = self.waker.with(|slot| {
             // SAFETY: only the registrant (us) writes the slot, so reading it is no race.
             unsafe { &*slot }
@@ -68,11 +73,13 @@ impl AtomicWaker {
         if registered {
             // A wake under way right now wakes this same waker, and once more for any
             // wake that comes while it runs (`AGAIN`): nothing to do.
-            return;
+            return true;
         }
-        if self.store(Some(waker.clone())) {
+        let (stored, woken) = self.store(Some(waker.clone()));
+        if woken {
             waker.wake_by_ref();
         }
+        stored
     }
 
     /// Drops the stored waker, so that wakers kept by children do not keep the gather's
@@ -134,17 +141,18 @@ impl AtomicWaker {
         self.state.load(Ordering::Acquire) & OWED != 0
     }
 
-    /// Stores `new` in the slot. Returns whether a wake came meanwhile that the registrant
-    /// must pass on itself: one that found the slot being written, or (then `new` is not
-    /// stored, and the next registration tries again) one that is reading the slot now.
+    /// Stores `new` in the slot. Returns whether it did, and whether a wake came meanwhile
+    /// that the registrant must pass on itself: one that found the slot being written, or
+    /// (then `new` is not stored, and the registrant must try again) one that is reading
+    /// the slot now.
     #[cold]
-    fn store(&self, new: Option<Waker>) -> bool {
+    fn store(&self, new: Option<Waker>) -> (bool, bool) {
         // Free, perhaps with a wake owed: the registrant is inside a poll of the gather
         // now, which reads every child queued so far, so that wake is paid.
         let mut current = self.state.load(Ordering::Acquire);
         loop {
             if current & (WAKING | REGISTERING) != 0 {
-                return true;
+                return (false, true);
             }
             match self.state.compare_exchange(
                 current,
@@ -169,7 +177,7 @@ impl AtomicWaker {
             self.state.swap(IDLE, Ordering::AcqRel);
         }
         drop(old);
-        woken
+        (true, woken)
     }
 
     /// Drops the waker of a registrant that went while this thread held `WAKING` (it set

@@ -270,10 +270,11 @@ impl<P> Block<P> {
         self.drop_payloads = false;
     }
 
-    /// Makes `waker` the one that child wakes wake.
+    /// Makes `waker` the one that child wakes wake; returns whether it is now (see
+    /// [`AtomicWaker::register`]: not while a wake reads the old one).
     #[inline]
-    pub(crate) fn register(&self, waker: &Waker) {
-        self.header().parent.register(waker);
+    pub(crate) fn register(&self, waker: &Waker) -> bool {
+        self.header().parent.register(waker)
     }
 
     /// Whether nodes were woken since the last [`collect_woken`](Self::collect_woken): a
