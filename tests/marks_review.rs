@@ -273,6 +273,8 @@ struct Gate {
     armed: std::sync::atomic::AtomicBool,
     entered: Barrier,
     leave: Barrier,
+    /// Wakes that did not stop.
+    wakes: std::sync::atomic::AtomicUsize,
 }
 
 impl Wake for Gate {
@@ -283,6 +285,8 @@ impl Wake for Gate {
         if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
             self.entered.wait();
             self.leave.wait();
+        } else {
+            self.wakes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }
@@ -298,6 +302,7 @@ fn wakes_of_the_first_block_are_read_after_a_wake_under_way_kept_its_new_waker_o
         armed: std::sync::atomic::AtomicBool::new(false),
         entered: Barrier::new(2),
         leave: Barrier::new(2),
+        wakes: std::sync::atomic::AtomicUsize::new(0),
     });
     let waker = Waker::from(gate.clone());
     // One block: its wakes reach the executor's waker directly.
@@ -314,6 +319,15 @@ fn wakes_of_the_first_block_are_read_after_a_wake_under_way_kept_its_new_waker_o
     assert!(poll_group(&mut group, &waker).is_pending());
     assert_eq!(handles[3].polls(), before + 1, "the wake under way is read");
     assert_eq!(handles[64].polls(), 1);
+    // While that wake is held, a pass under the same waker does not wake the task again
+    // (the wake under way will), so the group is not polled over and over; a pass under
+    // another waker does (block 0's wakes would not reach it).
+    assert!(poll_group(&mut group, &waker).is_pending());
+    let woken = std::sync::atomic::Ordering::SeqCst;
+    assert_eq!(gate.wakes.load(woken), 0, "no wake while one is held");
+    let (other, other_waker) = common::CountingWaker::new();
+    assert!(poll_group(&mut group, &other_waker).is_pending());
+    assert!(other.wakes() >= 1, "a pass under another waker comes back");
     gate.leave.wait();
     thread.join().unwrap();
     // Woken after the wake under way is over: read by the next pass (which stores the

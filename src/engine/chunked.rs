@@ -39,8 +39,9 @@ pub(crate) struct Chunks {
     turn: u32,
     /// Block 0's waker of the mask, while it could not be stored in block 0: a wake of
     /// block 0 (made while it was alone, to the task's waker) was under way when the
-    /// second block came. Until a pass stores it, block 0's wakes reach the task without
-    /// marking it, so every pass reads block 0 as if marked.
+    /// second block came. Until a pass stores it, block 0's wakes wake the waker it had
+    /// (the task's then) without marking it, so every pass reads block 0 as if marked,
+    /// and a pass under another waker than that one keeps the task coming.
     first_unregistered: Option<Waker>,
 }
 
@@ -72,8 +73,9 @@ impl Chunks {
                 // wakes its bit's waker, as the others do. Marked woken after that, so
                 // that this pass reads what it queued before (a wake after the mark marks
                 // it again, or is on its ready set when this pass reads it). If a wake
-                // of it is under way, the waker cannot be stored now: the passes try
-                // again (see `first_unregistered`).
+                // of it is under way, the waker cannot be stored now, and block 0's wakes
+                // mark nothing until it is: the passes try again and read block 0
+                // meanwhile (see `first_unregistered`).
                 let first = self.dirty(0);
                 if !self.blocks.as_slice()[0].register(&first) {
                     self.first_unregistered = Some(first);
@@ -82,7 +84,10 @@ impl Chunks {
             }
             if chunk > 0 {
                 // Registered once: the block's wakes go to its bit's waker from now on.
-                block.register(&self.dirty(chunk));
+                // (Always stored: no waker of a new block exists yet, so no wake of it is
+                // under way.)
+                let stored = block.register(&self.dirty(chunk));
+                debug_assert!(stored);
             }
             self.blocks.push(block);
         }
@@ -112,12 +117,21 @@ impl Queue for Chunks {
     #[inline]
     fn register(&self, waker: &Waker) {
         // (At every pass: a registration that a wake under way kept out is made by the
-        // next, which that wake has asked for.)
+        // next, which `register` asks for by waking `waker` itself.)
         let _ = match self.blocks.as_slice() {
             // One block (a group that never ran more than 64 children at once): its wakes
             // wake the task directly, with no mask to mark.
             [only] => only.register(waker),
-            _ => self.shared.task.register(waker),
+            [first, ..] => {
+                // Block 0 without its waker of the mask yet (see `first_unregistered`):
+                // its wakes reach the task, and the next pass reads them, only while the
+                // waker it has is this task's. Otherwise come back until it is replaced.
+                if self.first_unregistered.is_some() && !first.wakes(waker) {
+                    waker.wake_by_ref();
+                }
+                self.shared.task.register(waker)
+            }
+            [] => true,
         };
     }
 
@@ -135,10 +149,12 @@ impl Queue for Chunks {
         // read, so that a wake after this read marks it, once stored); until then, and in
         // the pass that stores it, block 0 is read as if marked (its wakes so far reached
         // the task only).
+        // (If a wake under way keeps it out again, that wake reaches the waker block 0
+        // has, which `register` has made sure is the task's, or woken the task itself.)
         let mut first = 0;
         if let Some(waker) = &self.first_unregistered {
             first = 1;
-            if self.blocks.as_slice()[0].register(waker) {
+            if self.blocks.as_slice()[0].register_or_leave(waker) {
                 self.first_unregistered = None;
             }
         }

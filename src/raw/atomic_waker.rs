@@ -17,9 +17,11 @@ use super::sync::{AtomicUsize, Ordering, UnsafeCell};
 /// once more before it lets go. So no wake is lost, and no thread waits for another: a
 /// gather that keeps its waker is not polled again and again while a waker is preempted
 /// half-way (which a single-core system with priorities could turn into a livelock). A
-/// new waker that comes while a wake is under way cannot be stored then: the registrant
-/// wakes it itself and stores it at its next poll (the gather moved to another task, a
-/// rare event). The registrant that goes (`clear`) while a wake is under way sets
+/// new waker that comes while a wake is under way cannot be stored then (the gather moved
+/// to another task, or a growing set's first block gets the waker of the set's mask: rare
+/// events): [`register`](Self::register) wakes it itself and says so, for the registrant
+/// to try again; [`register_or_leave`](Self::register_or_leave) only says so. The
+/// registrant that goes (`clear`) while a wake is under way sets
 /// `CLEAR` instead of waiting: the wake under way drops the waker before it lets go.
 ///
 /// If the waker panics in a wake, that wake (and one asked of it meanwhile) did not reach
@@ -64,13 +66,7 @@ impl AtomicWaker {
     /// one that registers once must try again itself.
     #[inline]
     pub(crate) fn register(&self, waker: &Waker) -> bool {
-        let registered = self.waker.with(|slot| {
-            // SAFETY: only the registrant (us) writes the slot, so reading it is no race.
-            unsafe { &*slot }
-                .as_ref()
-                .is_some_and(|w| w.will_wake(waker))
-        });
-        if registered {
+        if self.holds(waker) {
             // A wake under way right now wakes this same waker, and once more for any
             // wake that comes while it runs (`AGAIN`): nothing to do.
             return true;
@@ -80,6 +76,33 @@ impl AtomicWaker {
             waker.wake_by_ref();
         }
         stored
+    }
+
+    /// As [`register`](Self::register), but if a wake under way keeps `waker` out, it is
+    /// not woken: the wake under way reaches the waker stored, and the registrant, which
+    /// knows what that one wakes, sees to the rest (woken `waker` each time, a registrant
+    /// that polls again at once would be polled again and again while that wake is
+    /// preempted). A wake that came while `waker` was being stored is passed on to it.
+    pub(crate) fn register_or_leave(&self, waker: &Waker) -> bool {
+        if self.holds(waker) {
+            return true;
+        }
+        let (stored, woken) = self.store(Some(waker.clone()));
+        if stored && woken {
+            waker.wake_by_ref();
+        }
+        stored
+    }
+
+    /// Whether the stored waker wakes the same task as `waker`. For the registrant.
+    #[inline]
+    pub(crate) fn holds(&self, waker: &Waker) -> bool {
+        self.waker.with(|slot| {
+            // SAFETY: only the registrant (us) writes the slot, so reading it is no race.
+            unsafe { &*slot }
+                .as_ref()
+                .is_some_and(|w| w.will_wake(waker))
+        })
     }
 
     /// Drops the stored waker, so that wakers kept by children do not keep the gather's

@@ -277,6 +277,16 @@ impl<P> Block<P> {
         self.header().parent.register(waker)
     }
 
+    /// [`AtomicWaker::register_or_leave`] on the waker that child wakes wake.
+    pub(crate) fn register_or_leave(&self, waker: &Waker) -> bool {
+        self.header().parent.register_or_leave(waker)
+    }
+
+    /// Whether child wakes wake the same task as `waker` (the registrant's question).
+    pub(crate) fn wakes(&self, waker: &Waker) -> bool {
+        self.header().parent.holds(waker)
+    }
+
     /// Whether nodes were woken since the last [`collect_woken`](Self::collect_woken): a
     /// load, where taking them is a read-modify-write. (A wake that comes after it is on
     /// the stack for the next pass, and has woken the gather's waker for it.)
