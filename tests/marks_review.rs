@@ -323,8 +323,12 @@ fn wakes_of_the_first_block_are_read_after_a_wake_under_way_kept_its_new_waker_o
     // (the wake under way will), so the group is not polled over and over; a pass under
     // another waker does (block 0's wakes would not reach it).
     assert!(poll_group(&mut group, &waker).is_pending());
+    // (`Waker::will_wake` is best-effort: Miri gives a vtable a new address at each use,
+    // so there the same waker does not look the same, and the pass wakes it.)
     let woken = std::sync::atomic::Ordering::SeqCst;
-    assert_eq!(gate.wakes.load(woken), 0, "no wake while one is held");
+    if !cfg!(miri) {
+        assert_eq!(gate.wakes.load(woken), 0, "no wake while one is held");
+    }
     let (other, other_waker) = common::CountingWaker::new();
     assert!(poll_group(&mut group, &other_waker).is_pending());
     assert!(other.wakes() >= 1, "a pass under another waker comes back");
