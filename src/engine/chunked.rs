@@ -4,11 +4,12 @@
 //! `n` children take `O(log n)` blocks.
 //!
 //! Each block keeps its own ready set; what wakes the gather is one waker per block
-//! ([`Marks::waker`]), which marks its block in a shared mask and wakes the gather's task. So a wake
-//! stays O(1) (it touches its block, and the mask when its block's set was empty), and a
-//! pass registers the task once and reads the ready sets of the marked blocks only. While
-//! there is one block (a group that never ran more than 64 children at once, the usual
-//! long-lived set), it wakes the task itself: no mask, one waker fewer per wake.
+//! ([`Marks::waker`]), which marks its block in a shared mask and wakes the gather's
+//! task. So a wake stays O(1) (it touches its block, and the mask when its block's set was
+//! empty), and a pass registers the task once and reads the ready sets of the marked
+//! blocks only. While there is one block (a group that never ran more than 64 children at
+//! once, the usual long-lived set), it wakes the task itself: no mask, one waker fewer per
+//! wake.
 
 use alloc::sync::Arc;
 use core::mem::ManuallyDrop;
