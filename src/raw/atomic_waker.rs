@@ -66,16 +66,7 @@ impl AtomicWaker {
     /// one that registers once must try again itself.
     #[inline]
     pub(crate) fn register(&self, waker: &Waker) -> bool {
-        if self.holds(waker) {
-            // A wake under way right now wakes this same waker, and once more for any
-            // wake that comes while it runs (`AGAIN`): nothing to do.
-            return true;
-        }
-        let (stored, woken) = self.store(Some(waker.clone()));
-        if woken {
-            waker.wake_by_ref();
-        }
-        stored
+        self.register_waking(waker, true)
     }
 
     /// As [`register`](Self::register), but if a wake under way keeps `waker` out, it is
@@ -84,11 +75,20 @@ impl AtomicWaker {
     /// that polls again at once would be polled again and again while that wake is
     /// preempted). A wake that came while `waker` was being stored is passed on to it.
     pub(crate) fn register_or_leave(&self, waker: &Waker) -> bool {
+        self.register_waking(waker, false)
+    }
+
+    /// [`register`](Self::register), waking `waker` when a wake under way keeps it out
+    /// only if `if_kept_out`.
+    #[inline]
+    fn register_waking(&self, waker: &Waker, if_kept_out: bool) -> bool {
         if self.holds(waker) {
+            // A wake under way right now wakes this same waker, and once more for any
+            // wake that comes while it runs (`AGAIN`): nothing to do.
             return true;
         }
         let (stored, woken) = self.store(Some(waker.clone()));
-        if stored && woken {
+        if woken && (stored || if_kept_out) {
             waker.wake_by_ref();
         }
         stored
