@@ -170,7 +170,25 @@ impl<P> Block<P> {
     /// out then costs the large gathers' per-child loop 2-3 % (a check per waker) or 11 %
     /// (a check per pass, which changes how the loop is compiled), and settle-all of 2
     /// self-waking children ran 8-11 % slower for no reason found.
-    pub(crate) fn new(len: usize, mut payload: impl FnMut(usize) -> P) -> Self {
+    #[inline]
+    pub(crate) fn new(len: usize, payload: impl FnMut(usize) -> P) -> Self {
+        Block {
+            header: Self::allocate(len, payload),
+            local_head: ptr::null_mut(),
+            local_tail: ptr::null_mut(),
+            fresh: 0,
+            len,
+            drop_payloads: true,
+            _payloads: PhantomData,
+        }
+    }
+
+    /// The block's memory, with its header, nodes and payloads written: out of line, and
+    /// only a pointer comes back (in a register), so that the handle is built where it
+    /// goes. (A handle returned through memory, written field by field and then moved
+    /// with wider loads, stalls each load on the stores it spans.)
+    #[inline(never)]
+    fn allocate(len: usize, mut payload: impl FnMut(usize) -> P) -> NonNull<Header> {
         let (layout, offset) = layout::<P>(len);
         debug_assert_eq!(offset, entries_offset::<P>());
         // SAFETY: the layout has a non-zero size (the header is not zero-sized).
@@ -196,15 +214,7 @@ impl<P> Block<P> {
                 ptr::addr_of_mut!((*entry).payload).write(UnsafeCell::new(payload(slot)));
             }
         }
-        Block {
-            header,
-            local_head: ptr::null_mut(),
-            local_tail: ptr::null_mut(),
-            fresh: 0,
-            len,
-            drop_payloads: true,
-            _payloads: PhantomData,
-        }
+        header
     }
 
     #[inline]

@@ -61,6 +61,7 @@ pub struct VecSlots<F: Future> {
 impl<F: Future> Unpin for VecSlots<F> {}
 
 impl<F: Future> VecSlots<F> {
+    #[inline(always)]
     pub(crate) fn new(mut children: Vec<F>) -> Self {
         let len = children.len();
         let source = children.as_ptr();
@@ -323,6 +324,7 @@ impl<F: Future> VecSlots<F> {
 /// half of it, as a `Vec` grown by doubling would; a new `Vec` of exactly `len` otherwise.
 /// Reusing the buffer saves an allocation and a free per gather (as `collect` does in
 /// place), and the outputs stream into memory the children have just left.
+#[inline]
 fn outputs_in<F, O>(children: Vec<F>, len: usize) -> Vec<O> {
     debug_assert!(children.is_empty());
     let bytes = children.capacity() * mem::size_of::<F>();
