@@ -27,6 +27,9 @@ use crate::raw::block::Block;
 /// that, the polls of children that did not wake add up.
 pub(crate) const SWEEP_UP_TO: usize = 30;
 
+// A tentative sweep runs within the budget (see `Tentative::pass`).
+const _: () = assert!(SWEEP_UP_TO <= BUDGET);
+
 /// The part of a pass's budget kept for children never polled while any wait: woken
 /// children that keep waking themselves take at most the rest, so new ones still start.
 pub(crate) const FRESH_SHARE: usize = BUDGET / 4;
@@ -66,6 +69,15 @@ impl Tentative {
         cx: &mut Context<'_>,
         visit: impl FnMut(Pin<&mut S>, usize, &mut Context<'_>) -> Visit,
     ) {
+        // At most `SWEEP_UP_TO` children, within the budget: a driver that never yields
+        // needs neither the cursor nor the budget, so its pass is one plain run with no
+        // resumable path beside it (which would cost every poll of a small gather the
+        // setting up of its state).
+        debug_assert!(len <= SWEEP_UP_TO);
+        if !YIELDS {
+            S::visit_all(slots, cx, visit);
+            return;
+        }
         self.sweep.pass::<YIELDS>(slots, len, cx, visit);
     }
 
