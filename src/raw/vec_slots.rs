@@ -50,10 +50,14 @@ pub struct VecSlots<F: Future> {
     held: usize,
     /// How many outputs were moved out or dropped, one by one.
     gone: usize,
-    /// Whether the slots own nothing any more: the outputs were handed back (every child
-    /// is `Stored`), or everything was cleared where nothing needed a drop (each child
-    /// and output left where it was, the output `Vec` keeping its room).
-    taken: bool,
+    /// Whether the slots still own their children and outputs: not once the outputs were
+    /// handed back (every child is `Stored`), or everything was cleared where nothing
+    /// needed a drop (each child and output left where it was, the output `Vec` keeping
+    /// its room): then they are `taken`. (Kept as `true` while owning, so that the three
+    /// counts above are the only zeros a new `VecSlots` writes: 24 bytes, which the
+    /// compiler moves with stores that loads can be served from, where 25 made it write
+    /// overlapping ones and stall the loads that followed.)
+    owning: bool,
 }
 
 // Children are polled in place in a heap block that never moves: moving a `VecSlots`
@@ -67,23 +71,24 @@ impl<F: Future> VecSlots<F> {
         let source = children.as_ptr();
         // Each child moves straight from the input into its entry (no iterator whose
         // position must be kept up to date for a panic that cannot come).
-        let block = Block::new(len, |i| Child::Running {
+        let block = Block::allocate(len, |i| Child::Running {
             // SAFETY: `i < len`, so the read is of an initialised item of `children`, and
             // each is read once. Until `set_len` below, both the `Vec` and the block hold
             // each item read so far, but nothing can drop either in between: writing an
-            // entry does not panic, and `Block::new` panics (too many futures) only before
+            // entry does not panic, and `Block::allocate` panics (too many futures) only before
             // its first read.
             future: unsafe { source.add(i).read() },
         });
         // SAFETY: every item has moved into the block: the `Vec` owns its buffer only.
         unsafe { children.set_len(0) };
+        let outputs = outputs_in(children, len);
         VecSlots {
-            block,
-            outputs: outputs_in(children, len),
+            block: block.adopt(),
+            outputs,
             next_in_order: 0,
             held: 0,
             gone: 0,
-            taken: false,
+            owning: true,
         }
     }
 
@@ -201,7 +206,7 @@ impl<F: Future> VecSlots<F> {
 
     /// Child `index`'s output, if it is stored or held.
     pub(crate) fn output(&self, index: usize) -> Option<&F::Output> {
-        if self.taken {
+        if !self.owning {
             return None;
         }
         match self.block.payload(index) {
@@ -252,7 +257,7 @@ impl<F: Future> VecSlots<F> {
         }
         // Every child is now `Stored` and stays so: `taken` says that they own nothing now,
         // and the block need not visit them again to drop them.
-        self.taken = true;
+        self.owning = false;
         (self.next_in_order, self.held, self.gone) = (0, 0, 0);
         self.block.forget_payloads();
         let mut outputs = mem::take(&mut self.outputs);
@@ -281,7 +286,7 @@ impl<F: Future> VecSlots<F> {
     /// order. If one of those drops panics, the rest are still dropped (while the panic
     /// unwinds) and the panic goes on.
     pub(crate) fn clear(&mut self) {
-        if self.taken {
+        if !self.owning {
             return; // nothing is running or stored
         }
         (self.next_in_order, self.held, self.gone) = (0, 0, 0);
@@ -289,7 +294,7 @@ impl<F: Future> VecSlots<F> {
             // Dropping them would do nothing: let go of every child and output where it
             // is, without a pass over the entries. They own nothing, as after
             // `take_outputs`, and nothing reads them again (the gather is done).
-            self.taken = true;
+            self.owning = false;
             self.block.forget_payloads();
             return;
         }
