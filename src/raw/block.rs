@@ -220,13 +220,12 @@ impl<P> Block<P> {
     }
 
     /// [`new`](Self::new) in two steps: the block's memory, with its header, nodes and
-    /// payloads written, out of line; then, with [`Unadopted::adopt`], the handle, built
-    /// where it goes. Only two words come back from the first (in registers): a caller
-    /// that makes calls of its own before it adopts the block (a `Vec` gather frees or
-    /// reuses its input's buffer) does not keep a handle in memory across them, to be
-    /// moved afterwards with wider loads than the stores that wrote it, each of which
-    /// then stalls. (Settle-all of 2 to 30 children: 8-16 % faster.)
-    #[inline(never)]
+    /// payloads written; then, with [`Unadopted::adopt`], the handle, built where it goes.
+    /// Only two words come out of the first (in registers): a caller that makes calls of
+    /// its own before it adopts the block (a `Vec` gather frees or reuses its input's
+    /// buffer) does not keep a handle in memory across them, to be moved afterwards with
+    /// wider loads than the stores that wrote it, each of which then stalls. (Settle-all
+    /// of 2 to 30 children: 8-16 % faster.)
     pub(crate) fn allocate(len: usize, mut payload: impl FnMut(usize) -> P) -> Unadopted<P> {
         let (layout, offset) = layout::<P>(len);
         debug_assert_eq!(offset, entries_offset::<P>());

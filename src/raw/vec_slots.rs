@@ -6,10 +6,10 @@
 //!   (`Stored`); or `Empty`.
 //! - `outputs` is a `Vec<O>` with room for every output (in the input's buffer where they
 //!   fit: [`outputs_in`]) and length 0 until the end. Place
-//!   `i` holds an initialised output exactly while child `i` is `Stored` and the outputs
-//!   have not been taken (`taken`: then every child is `Stored`, and none of them counts;
-//!   or, after a `clear` of children and outputs that need no drop, the entries are left
-//!   as they were, owning nothing, and the `Vec` keeps its room).
+//!   `i` holds an initialised output exactly while child `i` is `Stored` and the slots
+//!   are `owning` (not once the outputs were taken: then every child is `Stored`, and
+//!   none of them counts; nor after a `clear` of children and outputs that need no drop,
+//!   which leaves the entries as they were, owning nothing, and the `Vec` its room).
 //!
 //! Outputs that come in input order (children ready at their first poll: the first pass
 //! goes in input order) stream into the output `Vec`, and handing them back is O(1). An
@@ -53,10 +53,10 @@ pub struct VecSlots<F: Future> {
     /// Whether the slots still own their children and outputs: not once the outputs were
     /// handed back (every child is `Stored`), or everything was cleared where nothing
     /// needed a drop (each child and output left where it was, the output `Vec` keeping
-    /// its room): then they are `taken`. (Kept as `true` while owning, so that the three
-    /// counts above are the only zeros a new `VecSlots` writes: 24 bytes, which the
-    /// compiler moves with stores that loads can be served from, where 25 made it write
-    /// overlapping ones and stall the loads that followed.)
+    /// its room). (`true` while owning, so that the three counts above are the only zeros
+    /// a new `VecSlots` writes: 24 bytes, which the compiler moves with stores that loads
+    /// can be served from, where 25 made it write overlapping ones and stall the loads
+    /// that followed.)
     owning: bool,
 }
 
@@ -65,6 +65,9 @@ pub struct VecSlots<F: Future> {
 impl<F: Future> Unpin for VecSlots<F> {}
 
 impl<F: Future> VecSlots<F> {
+    // Inlined into `gather`, so that the slots are written where the gather is built (made
+    // out of line and returned through memory, they were moved with loads that stalled on
+    // the stores that had just written them).
     #[inline(always)]
     pub(crate) fn new(mut children: Vec<F>) -> Self {
         let len = children.len();
@@ -75,8 +78,8 @@ impl<F: Future> VecSlots<F> {
             // SAFETY: `i < len`, so the read is of an initialised item of `children`, and
             // each is read once. Until `set_len` below, both the `Vec` and the block hold
             // each item read so far, but nothing can drop either in between: writing an
-            // entry does not panic, and `Block::allocate` panics (too many futures) only before
-            // its first read.
+            // entry does not panic, and `Block::allocate` panics (too many futures) only
+            // before its first read.
             future: unsafe { source.add(i).read() },
         });
         // SAFETY: every item has moved into the block: the `Vec` owns its buffer only.
@@ -255,14 +258,15 @@ impl<F: Future> VecSlots<F> {
         if self.held > 0 {
             self.store_held();
         }
-        // Every child is now `Stored` and stays so: `taken` says that they own nothing now,
-        // and the block need not visit them again to drop them.
+        // Every child is now `Stored` and stays so: not `owning` says that they own nothing
+        // now, and the block need not visit them again to drop them.
         self.owning = false;
         (self.next_in_order, self.held, self.gone) = (0, 0, 0);
         self.block.forget_payloads();
         let mut outputs = mem::take(&mut self.outputs);
-        // SAFETY: every place below `len` (within the capacity) was `Stored`, so initialised;
-        // `taken` keeps every other access away, so the outputs belong to the `Vec` alone.
+        // SAFETY: every place below `len` (within the capacity) was `Stored`, so
+        // initialised; not `owning` keeps every other access away, so the outputs belong to
+        // the `Vec` alone.
         unsafe { outputs.set_len(self.len()) };
         outputs
     }
