@@ -147,10 +147,11 @@ pub(crate) struct Block<P> {
     /// The header's `len`, kept here so that the hot path reads no shared memory for it.
     len: usize,
     /// Whether the payloads still need dropping (see [`Block::forget_payloads`]): 1 or 0.
-    /// A word, not a `bool`: with a `bool`, the handle ends in 7 bytes of padding, which
-    /// the compiler copies with the fields that follow it in a `Vec` gather (zeros, from
-    /// a zeroed copy on the stack, at an odd offset): a store the loads of the next move
-    /// cannot be served from. Settle-all and fail-fast of 2 children 5-10 % faster.
+    /// A word, not a `bool`: with a `bool`, the handle ends in 7 bytes of padding, which,
+    /// in the layout the compiler picks today for a `Vec` gather, it copies together with
+    /// the zero fields that follow (from a zeroed copy on the stack, at an odd offset): a
+    /// store the loads of the next move cannot be served from. Settle-all and fail-fast
+    /// of 2 children 5-10 % faster.
     drop_payloads: usize,
     /// The block owns `P`s (for drop check and auto traits).
     _payloads: PhantomData<P>,
@@ -660,7 +661,7 @@ mod tests {
         let unadopted = Block::allocate(3, |_| Rc::clone(&payload));
         assert_eq!(Rc::strong_count(&payload), 4);
         drop(unadopted);
-        // (Its memory: Miri reports a leak.)
+        // (Were its memory not freed, Miri would report a leak.)
         assert_eq!(Rc::strong_count(&payload), 1);
     }
 

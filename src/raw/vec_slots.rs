@@ -53,10 +53,11 @@ pub struct VecSlots<F: Future> {
     /// Whether the slots still own their children and outputs: not once the outputs were
     /// handed back (every child is `Stored`), or everything was cleared where nothing
     /// needed a drop (each child and output left where it was, the output `Vec` keeping
-    /// its room). (`true` while owning, so that the three counts above are the only zeros
-    /// a new `VecSlots` writes: 24 bytes, which the compiler moves with stores that loads
-    /// can be served from, where 25 made it write overlapping ones and stall the loads
-    /// that followed.)
+    /// its room). (`true` while owning, so that the three counts above are this struct's
+    /// only zero fields: 24 bytes, which, in the layout the compiler picks today, it moves
+    /// with stores that loads can be served from; a `false` flag after them made 25, which
+    /// it wrote with overlapping stores at an odd offset, and the loads that followed
+    /// stalled.)
     owning: bool,
 }
 
@@ -78,8 +79,10 @@ impl<F: Future> VecSlots<F> {
             // SAFETY: `i < len`, so the read is of an initialised item of `children`, and
             // each is read once. Until `set_len` below, both the `Vec` and the block hold
             // each item read so far, but nothing can drop either in between: writing an
-            // entry does not panic, and `Block::allocate` panics (too many futures) only
-            // before its first read.
+            // entry does not panic, and `Block::allocate` panics (too many futures, or a
+            // failed allocation whose handler panics) only before its first read. From
+            // `set_len` on, the unadopted block owns them: if `outputs_in` panics (a failed
+            // allocation again), it drops them.
             future: unsafe { source.add(i).read() },
         });
         // SAFETY: every item has moved into the block: the `Vec` owns its buffer only.
