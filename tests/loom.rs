@@ -225,6 +225,49 @@ fn a_wake_racing_a_new_registration_reaches_the_new_waker() {
     });
 }
 
+/// A new waker registers while two children are woken from two threads: what the poll
+/// does not see is still on the ready stack, and the wake that stands for it (the push
+/// onto the empty stack) reaches the new waker, whichever step of the registration the
+/// pushes fall in.
+#[test]
+fn wakes_pushing_while_a_new_waker_registers_are_neither_lost_nor_kept_from_it() {
+    model(|| {
+        let signals = signals(2);
+        let (_, first) = counter();
+        let (second_wakes, second) = counter();
+        let mut gather = pin!(gather(children(&signals)).per_child_wakers());
+        assert!(gather
+            .as_mut()
+            .poll(&mut Context::from_waker(&first))
+            .is_pending());
+        let wakers: Vec<_> = signals
+            .iter()
+            .map(|signal| {
+                let signal = signal.clone();
+                thread::spawn(move || signal.fire())
+            })
+            .collect();
+        // Polled by another task now, while both children are woken.
+        let ready = gather
+            .as_mut()
+            .poll(&mut Context::from_waker(&second))
+            .is_ready();
+        for waker in wakers {
+            waker.join().unwrap();
+        }
+        if !ready {
+            // What the poll did not see is on the stack, and its wake reached `second`
+            // (or reached `first` before `second` was stored, and the poll saw it then).
+            assert!(
+                second_wakes.0.load(Ordering::SeqCst) > 0,
+                "a wake the poll did not see went to the old waker only"
+            );
+            let third = gather.as_mut().poll(&mut Context::from_waker(&second));
+            assert!(third.is_ready(), "a child woken before the last poll was lost");
+        }
+    });
+}
+
 /// Contract 6: once the gather is dropped, the caller's waker it registered is dropped,
 /// even if a child's waker is waking it at that very moment on another thread (that thread
 /// drops it when it is done), while the children's wakers live on.
