@@ -263,7 +263,10 @@ fn wakes_pushing_while_a_new_waker_registers_are_neither_lost_nor_kept_from_it()
                 "a wake the poll did not see went to the old waker only"
             );
             let third = gather.as_mut().poll(&mut Context::from_waker(&second));
-            assert!(third.is_ready(), "a child woken before the last poll was lost");
+            assert!(
+                third.is_ready(),
+                "a child woken before the last poll was lost"
+            );
         }
     });
 }

@@ -218,7 +218,12 @@ impl AtomicWaker {
     /// Wakes the stored waker, by reference.
     #[inline]
     pub(crate) fn wake(&self) {
-        let mut state = self.state.load(Ordering::Acquire);
+        // No load first: the first attempt guesses the state free, as it nearly always
+        // is, and a guess that is wrong costs nothing more than the load (the failed
+        // exchange returns the state). (With the loads here and below, `external_wake` of
+        // 1,024-65,536 children was 2-6 % slower, in a scratch harness: the exchange
+        // waited for the load, which waited for the push just made.)
+        let mut state = IDLE;
         loop {
             // Free: take `WAKING`. A registration under way: set `WAKING` for it to see
             // (it wakes its waker itself). A wake under way: ask it for one more.
@@ -284,9 +289,10 @@ impl AtomicWaker {
             // While we hold `WAKING`, the state is `WAKING`, with `AGAIN` if a wake asked
             // for one more, `CLEAR` if the gather went meanwhile, and `OWED` if a wake was
             // owed (paid now). Let go, unless there is more to do: then take the `AGAIN`
-            // and go round. Acquire: whatever an asker did before asking (its child's push)
-            // happens before the wake we are about to repeat.
-            let mut current = self.state.load(Ordering::Acquire);
+            // and go round. Acquire (the exchange's, failed or not): whatever an asker did
+            // before asking (its child's push) happens before the wake we are about to
+            // repeat. The first attempt guesses the state as we hold it: no other bit set.
+            let mut current = state;
             let more = loop {
                 let more = current & (AGAIN | CLEAR) != 0;
                 let next = if more {
