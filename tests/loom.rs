@@ -411,3 +411,167 @@ fn a_push_through_a_handle_racing_the_groups_drop_is_harmless() {
         pushing.join().unwrap();
     });
 }
+
+// A panicking executor waker, and wakes racing the gather's drop: the owed wake, the
+// `AGAIN` and `CLEAR` rounds of a wake under way, and every last-reference path.
+
+/// A caller's waker whose first wake panics (then it counts, as `Counter`).
+#[derive(Default)]
+struct PanicsOnce {
+    panicked: AtomicBool,
+    wakes: AtomicUsize,
+}
+
+impl Wake for PanicsOnce {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        if !self.panicked.swap(true, Ordering::SeqCst) {
+            std::panic::panic_any(PanicToken);
+        }
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+struct PanicToken;
+
+fn quiet_panic_token() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<PanicToken>().is_none() {
+            default(info);
+        }
+    }));
+}
+
+fn fire_catching(signal: &Signal) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| signal.fire())).is_err()
+}
+
+/// The executor's first wake panics while a second child is woken from another thread
+/// (before, during or after the panic): the wake is owed, and a third child's wake,
+/// after both, reaches the executor; then one poll sees all three.
+#[test]
+fn a_panicking_executor_wake_racing_another_wake_is_paid_by_the_next() {
+    quiet_panic_token();
+    model(|| {
+        let signals = signals(3);
+        let exec = std::sync::Arc::new(PanicsOnce::default());
+        let waker = Waker::from(exec.clone());
+        let mut gather = Box::pin(gather(children(&signals)).per_child_wakers());
+        assert!(gather
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        let ts: Vec<_> = (0..2)
+            .map(|i| {
+                let s = signals[i].clone();
+                thread::spawn(move || fire_catching(&s))
+            })
+            .collect();
+        let panics: usize = ts.into_iter().map(|t| t.join().unwrap() as usize).sum();
+        assert_eq!(panics, 1, "exactly the first executor wake panics");
+        assert!(!fire_catching(&signals[2]));
+        assert!(
+            exec.wakes.load(Ordering::SeqCst) > 0,
+            "the owed wake was never paid"
+        );
+        let out = gather.as_mut().poll(&mut Context::from_waker(&waker));
+        assert!(out.is_ready(), "a woken child was lost");
+        drop(gather);
+        drop(waker);
+        assert_eq!(
+            std::sync::Arc::strong_count(&exec),
+            1,
+            "caller's waker leaked"
+        );
+    });
+}
+
+/// Two children woken from two threads (one asks the other for one more: AGAIN, then
+/// maybe CLEAR on the release loop's second round) while the gather is dropped: the
+/// caller's waker is dropped exactly once, the block freed exactly once.
+#[test]
+fn two_wakes_racing_the_gathers_drop_drop_the_callers_waker_once() {
+    model(|| {
+        let signals = signals(2);
+        let (caller, waker) = counter();
+        let mut gather = Box::pin(gather(children(&signals)).per_child_wakers());
+        assert!(gather
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        drop(waker);
+        let ts: Vec<_> = (0..2)
+            .map(|i| {
+                let s = signals[i].clone();
+                thread::spawn(move || s.fire())
+            })
+            .collect();
+        drop(gather);
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(
+            std::sync::Arc::strong_count(&caller),
+            1,
+            "the gather is gone but its clone of the caller's waker lives on"
+        );
+    });
+}
+
+/// Two threads each wake (by value) and drop their child's waker while the gather goes:
+/// every last-reference path (handle's load, wakers' fetch_sub) races the others.
+#[test]
+fn wakers_dropped_on_two_threads_racing_the_gathers_drop_free_the_block_once() {
+    model(|| {
+        let signals = signals(2);
+        let (caller, waker) = counter();
+        let mut gather = Box::pin(gather(children(&signals)).per_child_wakers());
+        assert!(gather
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        let ts: Vec<_> = (0..2)
+            .map(|i| {
+                let w = signals[i].waker.lock().unwrap().take().unwrap();
+                thread::spawn(move || w.wake())
+            })
+            .collect();
+        drop(gather);
+        for t in ts {
+            t.join().unwrap();
+        }
+        drop(waker);
+        assert_eq!(std::sync::Arc::strong_count(&caller), 1);
+    });
+}
+
+/// Two wakes from two threads while the task polls with the same waker: the second
+/// round of the release loop (AGAIN) is reached and no wake is lost.
+#[test]
+fn two_wakes_from_two_threads_while_the_gather_polls_reach_it() {
+    model(|| {
+        let signals = signals(3);
+        signals[2].done.store(true, Ordering::Release);
+        let (wakes, waker) = counter();
+        let mut gather = Box::pin(gather(children(&signals)).per_child_wakers());
+        assert!(gather
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+        let ts: Vec<_> = (0..2)
+            .map(|i| {
+                let s = signals[i].clone();
+                thread::spawn(move || s.fire())
+            })
+            .collect();
+        let out = block_on_with(gather.as_mut(), &wakes, &waker);
+        assert_eq!(out.into_result(), Ok(vec![0, 1, 2]));
+        for t in ts {
+            t.join().unwrap();
+        }
+    });
+}

@@ -88,3 +88,37 @@ fn a_gather_dropped_after_its_last_child_waker_went_on_another_thread_races_noth
         waking.join().unwrap();
     }
 }
+
+/// The gather goes first (its handle's release is a `fetch_sub`, the count being
+/// 2), then a waker on another thread, ordered after it only by a relaxed flag, wakes by
+/// value and frees the block with the last reference: its `fetch_sub` plus the acquire
+/// fence must order every access of the gather's thread before the free (Miri checks).
+#[test]
+fn a_waker_freeing_the_block_after_the_gather_went_races_nothing() {
+    struct Child(Arc<Mutex<Option<Waker>>>);
+    impl Future for Child {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            *self.0.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+    static GONE: AtomicBool = AtomicBool::new(false);
+    for _ in 0..4 {
+        let slot = Arc::new(Mutex::new(None));
+        let (_, waker) = CountingWaker::new();
+        let mut gather = Box::pin(gather(vec![Child(slot.clone())]).per_child_wakers());
+        assert!(poll_with(gather.as_mut(), &waker).is_pending());
+        let kept = slot.lock().unwrap().take().unwrap();
+        GONE.store(false, Ordering::Relaxed);
+        let waking = thread::spawn(move || {
+            while !GONE.load(Ordering::Relaxed) {
+                thread::yield_now();
+            }
+            kept.wake();
+        });
+        drop(gather);
+        GONE.store(true, Ordering::Relaxed);
+        waking.join().unwrap();
+    }
+}

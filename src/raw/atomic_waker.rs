@@ -219,10 +219,10 @@ impl AtomicWaker {
     #[inline]
     pub(crate) fn wake(&self) {
         // No load first: the first attempt guesses the state free, as it nearly always
-        // is, and a guess that is wrong costs nothing more than the load (the failed
-        // exchange returns the state). (With the loads here and below, `external_wake` of
-        // 1,024-65,536 children was 2-6 % slower, in a scratch harness: the exchange
-        // waited for the load, which waited for the push just made.)
+        // is; a wrong guess fails the exchange, which returns the state (with the acquire
+        // the load had), at the cost of a read-modify-write where the load was a read
+        // (a wake under way elsewhere, or one owed: rare). With the loads here and below,
+        // `external_wake` of 1,024-65,536 children was 2-6 % slower (scratch harness).
         let mut state = IDLE;
         loop {
             // Free: take `WAKING`. A registration under way: set `WAKING` for it to see
@@ -291,7 +291,8 @@ impl AtomicWaker {
             // owed (paid now). Let go, unless there is more to do: then take the `AGAIN`
             // and go round. Acquire (the exchange's, failed or not): whatever an asker did
             // before asking (its child's push) happens before the wake we are about to
-            // repeat. The first attempt guesses the state as we hold it: no other bit set.
+            // repeat. The first attempt guesses the state as we took it: no bit set by
+            // others since.
             let mut current = state;
             let more = loop {
                 let more = current & (AGAIN | CLEAR) != 0;

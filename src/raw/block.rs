@@ -499,9 +499,9 @@ impl<P> Block<P> {
     unsafe fn release<const LIKELY_LAST: bool>(header: *mut Header) {
         // SAFETY: the block is live while the caller's reference is.
         let refs = unsafe { &(*header).refs };
-        // A count of 1 is the caller's reference alone, and no one can add to it without
-        // a reference of their own: the block is ours to free, with no read-modify-write.
-        // (Acquire pairs with every other release, as the fence below.)
+        // (The handle's.) A count of 1 is the caller's reference alone, and no one can add
+        // to it without a reference of their own: the block is ours to free, with no
+        // read-modify-write. (Acquire pairs with every other release, as the fence below.)
         if !(LIKELY_LAST && refs.load(Ordering::Acquire) == 1) {
             if refs.fetch_sub(1, Ordering::Release) != 1 {
                 return;
