@@ -226,15 +226,17 @@ impl AtomicWaker {
         let mut state = IDLE;
         loop {
             // Free: take `WAKING`. A registration under way: set `WAKING` for it to see
-            // (it wakes its waker itself). A wake under way: ask it for one more.
+            // (it wakes its waker itself). A wake under way: ask it for one more, by a
+            // write even if one more was asked for already (the state stays the same): a
+            // read-modify-write reads the latest state, and the wake under way, whose
+            // letting go is a later read-modify-write, then sees the `AGAIN` after our
+            // push, and repeats. A plain read (or a failed exchange) may see a state that
+            // wake has already let go of, and the wake would be lost.
             let next = if state & WAKING == 0 {
                 state | WAKING
             } else {
                 state | AGAIN
             };
-            if next == state {
-                return; // one more is asked for already
-            }
             match self
                 .state
                 .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
