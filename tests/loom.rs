@@ -100,12 +100,37 @@ fn counter() -> (std::sync::Arc<Counter>, Waker) {
 /// A gather of one child per signal, polled once (every child now holds its waker).
 fn polled_once(signals: &[Arc<Signal>]) -> Pin<Box<impl Future>> {
     let (_, waker) = counter();
+    polled_once_with(signals, &waker)
+}
+
+/// What a gather of `Child`ren resolves to.
+type Outcomes = gather::Gathered<Vec<Result<usize, ()>>>;
+
+/// [`polled_once`], polled with `waker`.
+fn polled_once_with(
+    signals: &[Arc<Signal>],
+    waker: &Waker,
+) -> Pin<Box<impl Future<Output = Outcomes>>> {
     let mut gather = Box::pin(gather(children(signals)).per_child_wakers());
     assert!(gather
         .as_mut()
-        .poll(&mut Context::from_waker(&waker))
+        .poll(&mut Context::from_waker(waker))
         .is_pending());
     gather
+}
+
+/// Fires `signals[range]`, each from a thread of its own.
+fn fire_on_threads(
+    signals: &[Arc<Signal>],
+    range: std::ops::Range<usize>,
+) -> Vec<thread::JoinHandle<()>> {
+    signals[range]
+        .iter()
+        .map(|signal| {
+            let signal = signal.clone();
+            thread::spawn(move || signal.fire())
+        })
+        .collect()
 }
 
 /// Polls `future` to completion on this loom thread, polling again only after its waker
@@ -195,34 +220,40 @@ fn a_waker_kept_after_the_gather_is_gone_stays_valid() {
     });
 }
 
+/// Polls a gather of `n` children with one waker, then with a second (another task),
+/// while each child is woken from a thread of its own: either that poll sees every wake,
+/// or a wake it did not see reaches the second waker.
+fn wakes_racing_a_new_registration_reach_the_new_waker(n: usize) {
+    let signals = signals(n);
+    let (_, first) = counter();
+    let (second_wakes, second) = counter();
+    let mut gather = polled_once_with(&signals, &first);
+    let wakers = fire_on_threads(&signals, 0..n);
+    let ready = gather
+        .as_mut()
+        .poll(&mut Context::from_waker(&second))
+        .is_ready();
+    for waker in wakers {
+        waker.join().unwrap();
+    }
+    if !ready {
+        // What the poll did not see is on the stack, and its wake reached `second` (or
+        // reached `first` before `second` was stored, and the poll saw it then).
+        assert!(
+            second_wakes.0.load(Ordering::SeqCst) > 0,
+            "a wake the poll did not see went to the old waker only"
+        );
+        let third = gather.as_mut().poll(&mut Context::from_waker(&second));
+        assert!(
+            third.is_ready(),
+            "a child woken before the last poll was lost"
+        );
+    }
+}
+
 #[test]
 fn a_wake_racing_a_new_registration_reaches_the_new_waker() {
-    model(|| {
-        let signals = signals(1);
-        let (_, first) = counter();
-        let (second_wakes, second) = counter();
-        let mut gather = pin!(gather(children(&signals)).per_child_wakers());
-        assert!(gather
-            .as_mut()
-            .poll(&mut Context::from_waker(&first))
-            .is_pending());
-        let signal = signals[0].clone();
-        let waking = thread::spawn(move || signal.fire());
-        // Polled by another task now: either it sees the wake, or the wake reaches it.
-        let ready = gather
-            .as_mut()
-            .poll(&mut Context::from_waker(&second))
-            .is_ready();
-        waking.join().unwrap();
-        if !ready {
-            assert!(
-                second_wakes.0.load(Ordering::SeqCst) > 0,
-                "the wake went to the old waker only"
-            );
-            let third = gather.as_mut().poll(&mut Context::from_waker(&second));
-            assert!(third.is_ready());
-        }
-    });
+    model(|| wakes_racing_a_new_registration_reach_the_new_waker(1));
 }
 
 /// A new waker registers while two children are woken from two threads: what the poll
@@ -231,44 +262,7 @@ fn a_wake_racing_a_new_registration_reaches_the_new_waker() {
 /// pushes fall in.
 #[test]
 fn wakes_pushing_while_a_new_waker_registers_are_neither_lost_nor_kept_from_it() {
-    model(|| {
-        let signals = signals(2);
-        let (_, first) = counter();
-        let (second_wakes, second) = counter();
-        let mut gather = pin!(gather(children(&signals)).per_child_wakers());
-        assert!(gather
-            .as_mut()
-            .poll(&mut Context::from_waker(&first))
-            .is_pending());
-        let wakers: Vec<_> = signals
-            .iter()
-            .map(|signal| {
-                let signal = signal.clone();
-                thread::spawn(move || signal.fire())
-            })
-            .collect();
-        // Polled by another task now, while both children are woken.
-        let ready = gather
-            .as_mut()
-            .poll(&mut Context::from_waker(&second))
-            .is_ready();
-        for waker in wakers {
-            waker.join().unwrap();
-        }
-        if !ready {
-            // What the poll did not see is on the stack, and its wake reached `second`
-            // (or reached `first` before `second` was stored, and the poll saw it then).
-            assert!(
-                second_wakes.0.load(Ordering::SeqCst) > 0,
-                "a wake the poll did not see went to the old waker only"
-            );
-            let third = gather.as_mut().poll(&mut Context::from_waker(&second));
-            assert!(
-                third.is_ready(),
-                "a child woken before the last poll was lost"
-            );
-        }
-    });
+    model(|| wakes_racing_a_new_registration_reach_the_new_waker(2));
 }
 
 /// Contract 6: once the gather is dropped, the caller's waker it registered is dropped,
@@ -460,11 +454,7 @@ fn a_panicking_executor_wake_racing_another_wake_is_paid_by_the_next() {
         let signals = signals(3);
         let exec = std::sync::Arc::new(PanicsOnce::default());
         let waker = Waker::from(exec.clone());
-        let mut gather = Box::pin(gather(children(&signals)).per_child_wakers());
-        assert!(gather
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending());
+        let mut gather = polled_once_with(&signals, &waker);
         let ts: Vec<_> = (0..2)
             .map(|i| {
                 let s = signals[i].clone();
@@ -490,35 +480,35 @@ fn a_panicking_executor_wake_racing_another_wake_is_paid_by_the_next() {
     });
 }
 
+/// Polls a gather of two children once, starts `wake(signals)` (threads that wake the
+/// children), drops the gather meanwhile, joins them: the caller's waker must be gone
+/// with the gather, whatever the wakes did meanwhile.
+fn the_callers_waker_goes_with_the_gather_while(
+    wake: impl Fn(&[Arc<Signal>]) -> Vec<thread::JoinHandle<()>>,
+) {
+    let signals = signals(2);
+    let (caller, waker) = counter();
+    let gather = polled_once_with(&signals, &waker);
+    drop(waker);
+    let threads = wake(&signals);
+    drop(gather);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(
+        std::sync::Arc::strong_count(&caller),
+        1,
+        "the gather is gone but its clone of the caller's waker lives on"
+    );
+}
+
 /// Two children woken from two threads (one asks the other for one more: AGAIN, then
 /// maybe CLEAR on the release loop's second round) while the gather is dropped: the
 /// caller's waker is dropped exactly once, the block freed exactly once.
 #[test]
 fn two_wakes_racing_the_gathers_drop_drop_the_callers_waker_once() {
     model(|| {
-        let signals = signals(2);
-        let (caller, waker) = counter();
-        let mut gather = Box::pin(gather(children(&signals)).per_child_wakers());
-        assert!(gather
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending());
-        drop(waker);
-        let ts: Vec<_> = (0..2)
-            .map(|i| {
-                let s = signals[i].clone();
-                thread::spawn(move || s.fire())
-            })
-            .collect();
-        drop(gather);
-        for t in ts {
-            t.join().unwrap();
-        }
-        assert_eq!(
-            std::sync::Arc::strong_count(&caller),
-            1,
-            "the gather is gone but its clone of the caller's waker lives on"
-        );
+        the_callers_waker_goes_with_the_gather_while(|signals| fire_on_threads(signals, 0..2))
     });
 }
 
@@ -527,25 +517,15 @@ fn two_wakes_racing_the_gathers_drop_drop_the_callers_waker_once() {
 #[test]
 fn wakers_dropped_on_two_threads_racing_the_gathers_drop_free_the_block_once() {
     model(|| {
-        let signals = signals(2);
-        let (caller, waker) = counter();
-        let mut gather = Box::pin(gather(children(&signals)).per_child_wakers());
-        assert!(gather
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending());
-        let ts: Vec<_> = (0..2)
-            .map(|i| {
-                let w = signals[i].waker.lock().unwrap().take().unwrap();
-                thread::spawn(move || w.wake())
-            })
-            .collect();
-        drop(gather);
-        for t in ts {
-            t.join().unwrap();
-        }
-        drop(waker);
-        assert_eq!(std::sync::Arc::strong_count(&caller), 1);
+        the_callers_waker_goes_with_the_gather_while(|signals| {
+            signals
+                .iter()
+                .map(|signal| {
+                    let waker = signal.waker.lock().unwrap().take().unwrap();
+                    thread::spawn(move || waker.wake())
+                })
+                .collect()
+        })
     });
 }
 
@@ -557,17 +537,8 @@ fn two_wakes_from_two_threads_while_the_gather_polls_reach_it() {
         let signals = signals(3);
         signals[2].done.store(true, Ordering::Release);
         let (wakes, waker) = counter();
-        let mut gather = Box::pin(gather(children(&signals)).per_child_wakers());
-        assert!(gather
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending());
-        let ts: Vec<_> = (0..2)
-            .map(|i| {
-                let s = signals[i].clone();
-                thread::spawn(move || s.fire())
-            })
-            .collect();
+        let mut gather = polled_once_with(&signals, &waker);
+        let ts = fire_on_threads(&signals, 0..2);
         let out = block_on_with(gather.as_mut(), &wakes, &waker);
         assert_eq!(out.into_result(), Ok(vec![0, 1, 2]));
         for t in ts {

@@ -54,6 +54,28 @@ fn wakes_racing_each_other_and_the_gather_are_never_lost() {
     }
 }
 
+/// A child that keeps the waker of its latest poll in a slot, and never finishes.
+struct KeepsWaker(Arc<Mutex<Option<Waker>>>);
+
+impl Future for KeepsWaker {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        *self.0.lock().unwrap() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// A gather of one `KeepsWaker`, polled once, and the child's waker, taken out of its
+/// slot.
+fn polled_with_its_childs_waker() -> (Pin<Box<impl Future>>, Waker) {
+    let slot = Arc::new(Mutex::new(None));
+    let (_, waker) = CountingWaker::new();
+    let mut gather = Box::pin(gather(vec![KeepsWaker(slot.clone())]).per_child_wakers());
+    assert!(poll_with(gather.as_mut(), &waker).is_pending());
+    let kept = slot.lock().unwrap().take().unwrap();
+    (gather, kept)
+}
+
 /// A child's waker is woken and dropped on another thread, then the gather is dropped with
 /// nothing else ordering the two (the flag is relaxed): the gather's drop sees itself
 /// holding the block's only reference and lets go of the executor's waker without an
@@ -61,21 +83,9 @@ fn wakes_racing_each_other_and_the_gather_are_never_lost() {
 /// the drop is a data race (it is, with the reference count read relaxed).
 #[test]
 fn a_gather_dropped_after_its_last_child_waker_went_on_another_thread_races_nothing() {
-    struct Child(Arc<Mutex<Option<Waker>>>);
-    impl Future for Child {
-        type Output = ();
-        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            *self.0.lock().unwrap() = Some(cx.waker().clone());
-            Poll::Pending
-        }
-    }
     static DONE: AtomicBool = AtomicBool::new(false);
     for _ in 0..4 {
-        let slot = Arc::new(Mutex::new(None));
-        let (_, waker) = CountingWaker::new();
-        let mut gather = Box::pin(gather(vec![Child(slot.clone())]).per_child_wakers());
-        assert!(poll_with(gather.as_mut(), &waker).is_pending());
-        let kept = slot.lock().unwrap().take().unwrap();
+        let (gather, kept) = polled_with_its_childs_waker();
         DONE.store(false, Ordering::Relaxed);
         let waking = thread::spawn(move || {
             kept.wake();
@@ -95,21 +105,9 @@ fn a_gather_dropped_after_its_last_child_waker_went_on_another_thread_races_noth
 /// fence must order every access of the gather's thread before the free (Miri checks).
 #[test]
 fn a_waker_freeing_the_block_after_the_gather_went_races_nothing() {
-    struct Child(Arc<Mutex<Option<Waker>>>);
-    impl Future for Child {
-        type Output = ();
-        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            *self.0.lock().unwrap() = Some(cx.waker().clone());
-            Poll::Pending
-        }
-    }
     static GONE: AtomicBool = AtomicBool::new(false);
     for _ in 0..4 {
-        let slot = Arc::new(Mutex::new(None));
-        let (_, waker) = CountingWaker::new();
-        let mut gather = Box::pin(gather(vec![Child(slot.clone())]).per_child_wakers());
-        assert!(poll_with(gather.as_mut(), &waker).is_pending());
-        let kept = slot.lock().unwrap().take().unwrap();
+        let (gather, kept) = polled_with_its_childs_waker();
         GONE.store(false, Ordering::Relaxed);
         let waking = thread::spawn(move || {
             while !GONE.load(Ordering::Relaxed) {
